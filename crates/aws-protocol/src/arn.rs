@@ -73,7 +73,13 @@ mod tests {
         for (input, expected) in [
             (
                 "arn:aws:lambda:us-east-1:000000000000:function:name:qualifier",
-                ["aws", "lambda", "us-east-1", "000000000000", "function:name:qualifier"],
+                [
+                    "aws",
+                    "lambda",
+                    "us-east-1",
+                    "000000000000",
+                    "function:name:qualifier",
+                ],
             ),
             (
                 "arn:aws:iam::123456789012:role/service-role/x",
@@ -81,11 +87,23 @@ mod tests {
             ),
             (
                 "arn:aws:ecr:ap-northeast-2:000000000000:repository/a/b",
-                ["aws", "ecr", "ap-northeast-2", "000000000000", "repository/a/b"],
+                [
+                    "aws",
+                    "ecr",
+                    "ap-northeast-2",
+                    "000000000000",
+                    "repository/a/b",
+                ],
             ),
             (
                 "arn:aws:execute-api:us-east-1:000000000000:abc123/prod/GET/pets/*",
-                ["aws", "execute-api", "us-east-1", "000000000000", "abc123/prod/GET/pets/*"],
+                [
+                    "aws",
+                    "execute-api",
+                    "us-east-1",
+                    "000000000000",
+                    "abc123/prod/GET/pets/*",
+                ],
             ),
             ("arn:aws:s3:::bucket", ["aws", "s3", "", "", "bucket"]),
         ] {
@@ -110,7 +128,10 @@ mod tests {
             ("", ArnError::MissingPrefix),
             ("function:name", ArnError::MissingPrefix),
             ("ARN:aws:lambda:r:a:x", ArnError::MissingPrefix),
-            ("arn:aws:lambda:us-east-1:000000000000", ArnError::TooFewParts),
+            (
+                "arn:aws:lambda:us-east-1:000000000000",
+                ArnError::TooFewParts,
+            ),
             ("arn:aws:lambda", ArnError::TooFewParts),
             ("arn::lambda:r:a:x", ArnError::Empty("partition")),
             ("arn:aws::r:a:x", ArnError::Empty("service")),

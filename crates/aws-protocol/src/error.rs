@@ -72,7 +72,11 @@ impl AwsError {
     /// unexpected service fault. Services with a modelled fault (Lambda's
     /// `ServiceException`) override `code`.
     pub fn server(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalFailure", message)
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalFailure",
+            message,
+        )
     }
 
     /// Adds an extra JSON member to the error body (JSON protocols only).
@@ -138,10 +142,7 @@ impl AwsError {
         let mut response = Response::new(body);
         *response.status_mut() = self.status;
         let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(content_type),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         if let Ok(value) = HeaderValue::from_str(request_id) {
             headers.insert(REQUEST_ID_HEADER, value);
         }
@@ -238,7 +239,10 @@ mod tests {
                 "TooManyRequestsException",
                 "Rate Exceeded.",
             )
-            .with_extra("Reason", "ReservedFunctionConcurrentInvocationLimitExceeded")
+            .with_extra(
+                "Reason",
+                "ReservedFunctionConcurrentInvocationLimitExceeded",
+            )
             .with_extra("message", "ignored: the renderer's message wins"),
             Protocol::RestJson,
             429,
@@ -303,7 +307,10 @@ mod tests {
 
     #[test]
     fn escapes_xml() {
-        assert_eq!(xml_escape(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&apos;&amp;&apos;&lt;/a&gt;");
+        assert_eq!(
+            xml_escape(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&apos;&amp;&apos;&lt;/a&gt;"
+        );
         assert_eq!(xml_escape("plain ü\ttab"), "plain ü\ttab");
         assert_eq!(xml_escape("nul\u{0}bell\u{7}"), "nul\u{fffd}bell\u{fffd}");
     }

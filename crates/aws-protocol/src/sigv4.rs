@@ -279,7 +279,9 @@ impl SigV4Error {
         };
         let query = protocol == Protocol::Query;
         let (status, code) = match (kind, query) {
-            (Kind::Missing, false) => (StatusCode::FORBIDDEN, "MissingAuthenticationTokenException"),
+            (Kind::Missing, false) => {
+                (StatusCode::FORBIDDEN, "MissingAuthenticationTokenException")
+            }
             (Kind::Missing, true) => (StatusCode::FORBIDDEN, "MissingAuthenticationToken"),
             (Kind::Incomplete, false) => (StatusCode::BAD_REQUEST, "IncompleteSignatureException"),
             (Kind::Incomplete, true) => (StatusCode::BAD_REQUEST, "IncompleteSignature"),
@@ -600,7 +602,12 @@ where
                 let mut request = Vec::with_capacity(
                     method.len() + path.len() + query.len() + headers.len() + 128,
                 );
-                for piece in [method.as_bytes(), path.as_bytes(), query.as_bytes(), &headers] {
+                for piece in [
+                    method.as_bytes(),
+                    path.as_bytes(),
+                    query.as_bytes(),
+                    &headers,
+                ] {
                     request.extend_from_slice(piece);
                     request.push(b'\n');
                 }

@@ -43,7 +43,8 @@ pub fn mint(secret: &[u8], account: &str, region: &str, expires_at_unix: i64) ->
     // Serialising a struct of strings and an integer cannot fail.
     let json = serde_json::to_vec(&claims).unwrap_or_default();
     let payload = URL_SAFE_NO_PAD.encode(json);
-    let signature = URL_SAFE_NO_PAD.encode(sign(secret, payload.as_bytes()).finalize().into_bytes());
+    let signature =
+        URL_SAFE_NO_PAD.encode(sign(secret, payload.as_bytes()).finalize().into_bytes());
     format!("{payload}.{signature}")
 }
 
@@ -146,9 +147,8 @@ mod tests {
         );
         // Claims for another account, glued to the original signature.
         let (_, signature) = password.split_once('.').unwrap_or_default();
-        let forged = URL_SAFE_NO_PAD.encode(
-            br#"{"account":"123456789012","region":"us-east-1","expires_at":9999999999}"#,
-        );
+        let forged = URL_SAFE_NO_PAD
+            .encode(br#"{"account":"123456789012","region":"us-east-1","expires_at":9999999999}"#);
         assert_eq!(
             verify(SECRET, &format!("{forged}.{signature}"), NOW),
             Err(TokenError::BadSignature)

@@ -32,7 +32,11 @@ impl Digest {
         if alg != "sha256" {
             return Err(DigestError::UnsupportedAlgorithm(truncate(alg)));
         }
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if hex.len() != 64
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(DigestError::BadHex(truncate(s)));
         }
         Ok(Digest(s.to_string()))
@@ -41,7 +45,10 @@ impl Digest {
     /// The digest of `bytes`.
     pub fn of(bytes: &[u8]) -> Digest {
         use sha2::Digest as _;
-        Digest(format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes))))
+        Digest(format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(bytes))
+        ))
     }
 
     pub(crate) fn from_sha256(hash: &[u8]) -> Digest {
@@ -83,8 +90,14 @@ mod tests {
             ("SHA256:abc", "Malformed"),
             ("sha512:abc", "UnsupportedAlgorithm"),
             ("sha256:totallywrong", "BadHex"),
-            ("sha256:44136FA355B3678A1146AD16F7E8649E94FB4FC21FE77E8310C060F61CAAFF8A", "BadHex"),
-            ("sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8", "BadHex"),
+            (
+                "sha256:44136FA355B3678A1146AD16F7E8649E94FB4FC21FE77E8310C060F61CAAFF8A",
+                "BadHex",
+            ),
+            (
+                "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8",
+                "BadHex",
+            ),
         ] {
             let err = Digest::parse(bad).expect_err(bad);
             assert!(format!("{err:?}").starts_with(want), "{bad}: {err:?}");

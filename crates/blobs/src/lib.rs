@@ -48,7 +48,11 @@ pub enum BlobError {
     #[error("upload {0} is busy with another request")]
     UploadBusy(String),
     #[error("upload {id} is at offset {current}, the chunk starts at {requested}")]
-    RangeInvalid { id: String, current: u64, requested: u64 },
+    RangeInvalid {
+        id: String,
+        current: u64,
+        requested: u64,
+    },
     #[error("upload {id} would exceed the {limit}-byte limit for one blob")]
     TooLarge { id: String, limit: u64 },
     #[error("the client's body failed mid-stream: {0}")]
@@ -67,7 +71,11 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn size(&self, digest: &Digest) -> Result<Option<u64>, BlobError>;
 
     /// Reads a blob, or the inclusive byte range `(start, end)` of it.
-    async fn read(&self, digest: &Digest, range: Option<(u64, u64)>) -> Result<Option<BlobRead>, BlobError>;
+    async fn read(
+        &self,
+        digest: &Digest,
+        range: Option<(u64, u64)>,
+    ) -> Result<Option<BlobRead>, BlobError>;
 
     /// Deletes a stored blob; `false` if it was absent.
     async fn delete(&self, digest: &Digest) -> Result<bool, BlobError>;

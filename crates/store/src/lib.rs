@@ -104,11 +104,13 @@ impl Store {
     /// it when there was none (used for server-generated secrets).
     pub async fn setting_get_or_init(&self, key: &str, value: &str) -> Result<String, StoreError> {
         let _w = self.writer().await;
-        sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
-            .bind(key)
-            .bind(value)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
         let row: (String,) = sqlx::query_as("SELECT value FROM settings WHERE key = $1")
             .bind(key)
             .fetch_one(&self.pool)

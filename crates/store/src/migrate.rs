@@ -97,7 +97,8 @@ mod tests {
 
     #[test]
     fn splits_statements_and_drops_comments() {
-        let parts = split_statements("-- c\nCREATE TABLE a (x TEXT); -- t\n\nCREATE INDEX i ON a (x);\n");
+        let parts =
+            split_statements("-- c\nCREATE TABLE a (x TEXT); -- t\n\nCREATE INDEX i ON a (x);\n");
         assert_eq!(parts.len(), 2);
         assert!(parts[0].starts_with("CREATE TABLE a"));
     }

@@ -272,7 +272,13 @@ impl Store {
             .iter()
             .map(|r| r.try_get("id"))
             .collect::<Result<_, _>>()?;
-        for table in ["tags", "manifest_refs", "manifests", "repo_blobs", "uploads"] {
+        for table in [
+            "tags",
+            "manifest_refs",
+            "manifests",
+            "repo_blobs",
+            "uploads",
+        ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE repo_id = $1"))
                 .bind(repo_id)
                 .execute(&mut *tx)
@@ -289,7 +295,11 @@ impl Store {
     // ----- blobs ----------------------------------------------------------
 
     /// Size of a blob if it is linked to the repository.
-    pub async fn blob_in_repo(&self, repo_id: &str, digest: &str) -> Result<Option<i64>, StoreError> {
+    pub async fn blob_in_repo(
+        &self,
+        repo_id: &str,
+        digest: &str,
+    ) -> Result<Option<i64>, StoreError> {
         let row = sqlx::query(
             "SELECT b.size AS size FROM repo_blobs l JOIN blobs b ON b.digest = l.digest WHERE l.repo_id = $1 AND l.digest = $2",
         )
@@ -311,7 +321,13 @@ impl Store {
 
     /// Records a stored blob and links it to the repository (refreshing the
     /// link time, which the garbage collector's grace period reads).
-    pub async fn blob_link(&self, repo_id: &str, digest: &str, size: i64, now_ms: i64) -> Result<(), StoreError> {
+    pub async fn blob_link(
+        &self,
+        repo_id: &str,
+        digest: &str,
+        size: i64,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         let _w = self.writer().await;
         let mut tx = self.pool().begin().await?;
         sqlx::query("INSERT INTO blobs (digest, size, created_at_ms) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
@@ -345,8 +361,13 @@ impl Store {
 
     // ----- manifests and tags ------------------------------------------------
 
-    pub async fn manifest_get(&self, repo_id: &str, digest: &str) -> Result<Option<ManifestRow>, StoreError> {
-        let sql = format!("SELECT {MANIFEST_COLUMNS} FROM manifests WHERE repo_id = $1 AND digest = $2");
+    pub async fn manifest_get(
+        &self,
+        repo_id: &str,
+        digest: &str,
+    ) -> Result<Option<ManifestRow>, StoreError> {
+        let sql =
+            format!("SELECT {MANIFEST_COLUMNS} FROM manifests WHERE repo_id = $1 AND digest = $2");
         let row = sqlx::query(&sql)
             .bind(repo_id)
             .bind(digest)
@@ -367,7 +388,10 @@ impl Store {
     /// Stores a manifest, its references and its tag in one transaction,
     /// after checking every referenced blob and manifest is in the
     /// repository and the tag may move.
-    pub async fn manifest_put(&self, m: &NewManifest) -> Result<PutManifestOutcome, PutManifestError> {
+    pub async fn manifest_put(
+        &self,
+        m: &NewManifest,
+    ) -> Result<PutManifestOutcome, PutManifestError> {
         let _w = self.writer().await;
         let mut tx = self.pool().begin().await?;
         let repo_id = &m.row.repo_id;
@@ -375,8 +399,12 @@ impl Store {
         let mut missing_manifests = Vec::new();
         for (child, kind) in &m.refs {
             let sql = match kind {
-                RefKind::Blob => "SELECT 1 AS one FROM repo_blobs WHERE repo_id = $1 AND digest = $2",
-                RefKind::Manifest => "SELECT 1 AS one FROM manifests WHERE repo_id = $1 AND digest = $2",
+                RefKind::Blob => {
+                    "SELECT 1 AS one FROM repo_blobs WHERE repo_id = $1 AND digest = $2"
+                }
+                RefKind::Manifest => {
+                    "SELECT 1 AS one FROM manifests WHERE repo_id = $1 AND digest = $2"
+                }
             };
             let found = sqlx::query(sql)
                 .bind(repo_id)
@@ -511,23 +539,26 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         if drop_untagged {
-            let left: i64 = sqlx::query("SELECT COUNT(*) AS n FROM tags WHERE repo_id = $1 AND digest = $2")
-                .bind(repo_id)
-                .bind(&digest)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("n")?;
+            let left: i64 =
+                sqlx::query("SELECT COUNT(*) AS n FROM tags WHERE repo_id = $1 AND digest = $2")
+                    .bind(repo_id)
+                    .bind(&digest)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("n")?;
             if left == 0 {
                 sqlx::query("DELETE FROM manifests WHERE repo_id = $1 AND digest = $2")
                     .bind(repo_id)
                     .bind(&digest)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query("DELETE FROM manifest_refs WHERE repo_id = $1 AND manifest_digest = $2")
-                    .bind(repo_id)
-                    .bind(&digest)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "DELETE FROM manifest_refs WHERE repo_id = $1 AND manifest_digest = $2",
+                )
+                .bind(repo_id)
+                .bind(&digest)
+                .execute(&mut *tx)
+                .await?;
             }
         }
         tx.commit().await?;
@@ -535,23 +566,37 @@ impl Store {
     }
 
     /// Tags of a repository in lexical order, strictly after `after`.
-    pub async fn tags_list(&self, repo_id: &str, after: Option<&str>, limit: i64) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query("SELECT tag FROM tags WHERE repo_id = $1 AND tag > $2 ORDER BY tag LIMIT $3")
-            .bind(repo_id)
-            .bind(after.unwrap_or(""))
-            .bind(limit)
-            .fetch_all(self.pool())
-            .await?;
-        Ok(rows.iter().map(|r| r.try_get("tag")).collect::<Result<_, _>>()?)
+    pub async fn tags_list(
+        &self,
+        repo_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT tag FROM tags WHERE repo_id = $1 AND tag > $2 ORDER BY tag LIMIT $3",
+        )
+        .bind(repo_id)
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get("tag"))
+            .collect::<Result<_, _>>()?)
     }
 
     pub async fn tags_of(&self, repo_id: &str, digest: &str) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query("SELECT tag FROM tags WHERE repo_id = $1 AND digest = $2 ORDER BY tag")
-            .bind(repo_id)
-            .bind(digest)
-            .fetch_all(self.pool())
-            .await?;
-        Ok(rows.iter().map(|r| r.try_get("tag")).collect::<Result<_, _>>()?)
+        let rows =
+            sqlx::query("SELECT tag FROM tags WHERE repo_id = $1 AND digest = $2 ORDER BY tag")
+                .bind(repo_id)
+                .bind(digest)
+                .fetch_all(self.pool())
+                .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get("tag"))
+            .collect::<Result<_, _>>()?)
     }
 
     /// A page of a repository's manifests by digest (strictly after
@@ -589,7 +634,11 @@ impl Store {
     }
 
     /// Manifests of the repository whose `subject` is `digest`.
-    pub async fn referrers(&self, repo_id: &str, digest: &str) -> Result<Vec<ManifestRow>, StoreError> {
+    pub async fn referrers(
+        &self,
+        repo_id: &str,
+        digest: &str,
+    ) -> Result<Vec<ManifestRow>, StoreError> {
         let sql = format!(
             "SELECT {MANIFEST_COLUMNS} FROM manifests WHERE repo_id = $1 AND subject = $2 ORDER BY digest LIMIT 10000"
         );
@@ -598,11 +647,18 @@ impl Store {
             .bind(digest)
             .fetch_all(self.pool())
             .await?;
-        Ok(rows.iter().map(manifest_from_row).collect::<Result<_, _>>()?)
+        Ok(rows
+            .iter()
+            .map(manifest_from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     /// Index manifests in the repository that list `digest` as a child.
-    pub async fn manifest_parents(&self, repo_id: &str, digest: &str) -> Result<Vec<String>, StoreError> {
+    pub async fn manifest_parents(
+        &self,
+        repo_id: &str,
+        digest: &str,
+    ) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query(
             "SELECT manifest_digest FROM manifest_refs WHERE repo_id = $1 AND child_digest = $2 AND kind = 'manifest'",
         )
@@ -616,7 +672,12 @@ impl Store {
             .collect::<Result<_, _>>()?)
     }
 
-    pub async fn manifest_touch_pull(&self, repo_id: &str, digest: &str, now_ms: i64) -> Result<(), StoreError> {
+    pub async fn manifest_touch_pull(
+        &self,
+        repo_id: &str,
+        digest: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         let _w = self.writer().await;
         sqlx::query("UPDATE manifests SET last_pull_ms = $3 WHERE repo_id = $1 AND digest = $2")
             .bind(repo_id)
@@ -629,7 +690,12 @@ impl Store {
 
     // ----- upload sessions -------------------------------------------------
 
-    pub async fn upload_insert(&self, id: &str, repo_id: &str, now_ms: i64) -> Result<(), StoreError> {
+    pub async fn upload_insert(
+        &self,
+        id: &str,
+        repo_id: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         let _w = self.writer().await;
         sqlx::query("INSERT INTO uploads (id, repo_id, started_at_ms) VALUES ($1, $2, $3)")
             .bind(id)
@@ -660,8 +726,13 @@ impl Store {
 
     /// Every known upload session id.
     pub async fn upload_ids(&self) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query("SELECT id FROM uploads").fetch_all(self.pool()).await?;
-        Ok(rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?)
+        let rows = sqlx::query("SELECT id FROM uploads")
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect::<Result<_, _>>()?)
     }
 
     /// Deletes upload sessions started before `cutoff_ms`, returning their ids.
@@ -671,7 +742,10 @@ impl Store {
             .bind(cutoff_ms)
             .fetch_all(self.pool())
             .await?;
-        Ok(rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?)
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect::<Result<_, _>>()?)
     }
 
     // ----- garbage collection ------------------------------------------------
@@ -692,7 +766,10 @@ impl Store {
 
     /// Deletes blob rows no repository links to, created before
     /// `cutoff_ms`; returns their digests and sizes so the files can go.
-    pub async fn gc_delete_dead_blobs(&self, cutoff_ms: i64) -> Result<Vec<(String, i64)>, StoreError> {
+    pub async fn gc_delete_dead_blobs(
+        &self,
+        cutoff_ms: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
         let _w = self.writer().await;
         let rows = sqlx::query(
             "DELETE FROM blobs WHERE created_at_ms < $1 AND NOT EXISTS (
@@ -714,7 +791,9 @@ mod tests {
 
     async fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open_sqlite(&dir.path().join("m.db")).await.expect("open");
+        let store = Store::open_sqlite(&dir.path().join("m.db"))
+            .await
+            .expect("open");
         (dir, store)
     }
 
@@ -759,7 +838,13 @@ mod tests {
         let mut other = repo("c", "app");
         other.region = "eu-west-1".into();
         assert!(s.repo_insert(&other).await.expect("other region"));
-        assert_eq!(s.repo_find_by_name("000000000000", "app").await.expect("find").len(), 2);
+        assert_eq!(
+            s.repo_find_by_name("000000000000", "app")
+                .await
+                .expect("find")
+                .len(),
+            2
+        );
     }
 
     #[tokio::test]
@@ -783,13 +868,23 @@ mod tests {
             s.manifest_put(&new).await,
             Err(PutManifestError::TagImmutable { .. })
         ));
-        assert_eq!(s.tag_get("r", "v1").await.expect("tag").as_deref(), Some("sha256:m1"));
+        assert_eq!(
+            s.tag_get("r", "v1").await.expect("tag").as_deref(),
+            Some("sha256:m1")
+        );
         // referenced blobs survive the collector; unreferenced ones do not
         s.blob_link("r", "sha256:l2", 3, 1).await.expect("link");
         assert_eq!(s.gc_unlink_unreferenced(10).await.expect("gc"), 1);
         let dead = s.gc_delete_dead_blobs(10).await.expect("gc");
         assert_eq!(dead, vec![("sha256:l2".to_string(), 3)]);
-        assert_eq!(s.tag_delete("r", "v1", true).await.expect("del").as_deref(), Some("sha256:m1"));
-        assert!(s.manifest_get("r", "sha256:m1").await.expect("get").is_none());
+        assert_eq!(
+            s.tag_delete("r", "v1", true).await.expect("del").as_deref(),
+            Some("sha256:m1")
+        );
+        assert!(s
+            .manifest_get("r", "sha256:m1")
+            .await
+            .expect("get")
+            .is_none());
     }
 }

@@ -652,7 +652,10 @@ fn rejects_malformed_authorization_headers() {
 #[test]
 fn parses_presigned_queries() {
     assert_eq!(parse_presigned_query(""), None);
-    assert_eq!(parse_presigned_query("Action=ListUsers&Version=2010-05-08"), None);
+    assert_eq!(
+        parse_presigned_query("Action=ListUsers&Version=2010-05-08"),
+        None
+    );
     assert_eq!(
         parse_presigned_query("X-Amz-Algorithm=AWS4-HMAC-SHA256"),
         Some(Err(SigV4Error::MissingComponent("X-Amz-Credential")))
@@ -665,9 +668,14 @@ fn parses_presigned_queries() {
         parse_presigned_query("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=%FF%FE&X-Amz-SignedHeaders=host&X-Amz-Signature=ab&X-Amz-Date=x"),
         Some(Err(SigV4Error::Malformed("X-Amz-Credential is not utf-8".into())))
     );
-    let auth = parse_presigned_query(fixture("presigned").uri.split_once('?').map_or("", |(_, q)| q))
-        .expect("presigned")
-        .expect("well formed");
+    let auth = parse_presigned_query(
+        fixture("presigned")
+            .uri
+            .split_once('?')
+            .map_or("", |(_, q)| q),
+    )
+    .expect("presigned")
+    .expect("well formed");
     assert_eq!(
         auth,
         SignedRequestAuth {
@@ -683,7 +691,10 @@ fn parses_presigned_queries() {
             amz_date: Some("20261128T015317Z".into()),
         }
     );
-    assert_eq!(auth.credential.scope(), "20261128/us-east-1/lambda/aws4_request");
+    assert_eq!(
+        auth.credential.scope(),
+        "20261128/us-east-1/lambda/aws4_request"
+    );
 }
 
 #[test]
@@ -717,37 +728,141 @@ fn error_mapping() {
     use SigV4Error::*;
     let t = SIGNED_AT;
     let cases: Vec<(SigV4Error, u16, &str, &str)> = vec![
-        (MissingAuthentication, 403, "MissingAuthenticationTokenException", "MissingAuthenticationToken"),
-        (UnsupportedAlgorithm("x".into()), 400, "IncompleteSignatureException", "IncompleteSignature"),
-        (MissingComponent("Signature"), 400, "IncompleteSignatureException", "IncompleteSignature"),
-        (Malformed("x".into()), 400, "IncompleteSignatureException", "IncompleteSignature"),
-        (MalformedCredential("x".into()), 400, "IncompleteSignatureException", "IncompleteSignature"),
-        (BadTerminator("x".into()), 400, "IncompleteSignatureException", "IncompleteSignature"),
-        (MissingDate, 400, "IncompleteSignatureException", "IncompleteSignature"),
-        (InvalidDate("x".into()), 400, "IncompleteSignatureException", "IncompleteSignature"),
-        (ScopeDateMismatch { scope: "20261128".into(), request: "20261129T000000Z".into() }, 403, "InvalidSignatureException", "SignatureDoesNotMatch"),
-        (HostNotSigned, 400, "IncompleteSignatureException", "IncompleteSignature"),
-        (InvalidExpires("x".into()), 400, "IncompleteSignatureException", "IncompleteSignature"),
-        (UnsupportedPayload("x".into()), 400, "IncompleteSignatureException", "IncompleteSignature"),
-        (PayloadHashMismatch, 403, "InvalidSignatureException", "SignatureDoesNotMatch"),
-        (UnknownAccessKey("x".into()), 403, "UnrecognizedClientException", "InvalidClientTokenId"),
-        (SignatureMismatch, 403, "InvalidSignatureException", "SignatureDoesNotMatch"),
-        (RequestTimeTooSkewed { signed: t, now: t }, 403, "InvalidSignatureException", "SignatureDoesNotMatch"),
-        (Expired { signed: t, expires_seconds: u64::MAX, now: t }, 403, "InvalidSignatureException", "SignatureDoesNotMatch"),
+        (
+            MissingAuthentication,
+            403,
+            "MissingAuthenticationTokenException",
+            "MissingAuthenticationToken",
+        ),
+        (
+            UnsupportedAlgorithm("x".into()),
+            400,
+            "IncompleteSignatureException",
+            "IncompleteSignature",
+        ),
+        (
+            MissingComponent("Signature"),
+            400,
+            "IncompleteSignatureException",
+            "IncompleteSignature",
+        ),
+        (
+            Malformed("x".into()),
+            400,
+            "IncompleteSignatureException",
+            "IncompleteSignature",
+        ),
+        (
+            MalformedCredential("x".into()),
+            400,
+            "IncompleteSignatureException",
+            "IncompleteSignature",
+        ),
+        (
+            BadTerminator("x".into()),
+            400,
+            "IncompleteSignatureException",
+            "IncompleteSignature",
+        ),
+        (
+            MissingDate,
+            400,
+            "IncompleteSignatureException",
+            "IncompleteSignature",
+        ),
+        (
+            InvalidDate("x".into()),
+            400,
+            "IncompleteSignatureException",
+            "IncompleteSignature",
+        ),
+        (
+            ScopeDateMismatch {
+                scope: "20261128".into(),
+                request: "20261129T000000Z".into(),
+            },
+            403,
+            "InvalidSignatureException",
+            "SignatureDoesNotMatch",
+        ),
+        (
+            HostNotSigned,
+            400,
+            "IncompleteSignatureException",
+            "IncompleteSignature",
+        ),
+        (
+            InvalidExpires("x".into()),
+            400,
+            "IncompleteSignatureException",
+            "IncompleteSignature",
+        ),
+        (
+            UnsupportedPayload("x".into()),
+            400,
+            "IncompleteSignatureException",
+            "IncompleteSignature",
+        ),
+        (
+            PayloadHashMismatch,
+            403,
+            "InvalidSignatureException",
+            "SignatureDoesNotMatch",
+        ),
+        (
+            UnknownAccessKey("x".into()),
+            403,
+            "UnrecognizedClientException",
+            "InvalidClientTokenId",
+        ),
+        (
+            SignatureMismatch,
+            403,
+            "InvalidSignatureException",
+            "SignatureDoesNotMatch",
+        ),
+        (
+            RequestTimeTooSkewed { signed: t, now: t },
+            403,
+            "InvalidSignatureException",
+            "SignatureDoesNotMatch",
+        ),
+        (
+            Expired {
+                signed: t,
+                expires_seconds: u64::MAX,
+                now: t,
+            },
+            403,
+            "InvalidSignatureException",
+            "SignatureDoesNotMatch",
+        ),
     ];
     for (error, status, json, query) in cases {
         for protocol in [Protocol::Json11, Protocol::RestJson] {
             let aws = error.to_aws_error_for(protocol);
-            assert_eq!((aws.status.as_u16(), aws.code.as_str()), (status, json), "{error:?}");
+            assert_eq!(
+                (aws.status.as_u16(), aws.code.as_str()),
+                (status, json),
+                "{error:?}"
+            );
             assert!(aws.sender_fault);
             assert!(!aws.message.is_empty());
         }
         assert_eq!(error.to_aws_error().code, json);
         let aws = error.to_aws_error_for(Protocol::Query);
-        assert_eq!((aws.status.as_u16(), aws.code.as_str()), (status, query), "{error:?}");
+        assert_eq!(
+            (aws.status.as_u16(), aws.code.as_str()),
+            (status, query),
+            "{error:?}"
+        );
         // Display messages are lowercase.
         let display = error.to_string();
-        assert_eq!(display.chars().next().map(|c| c.is_lowercase()), Some(true), "{display}");
+        assert_eq!(
+            display.chars().next().map(|c| c.is_lowercase()),
+            Some(true),
+            "{display}"
+        );
     }
     assert_eq!(
         SignatureMismatch.to_aws_error().message,
@@ -843,11 +958,7 @@ fn canonical_queries() {
     check("q=a%2fb", false, &["q=a%2Fb", "q=a%2fb"]);
     check("q=a+b*", false, &["q=a%2Bb%2A", "q=a+b*"]);
     check("q=%zz", false, &["q=%25zz", "q=%zz"]);
-    check(
-        "X-Amz-Signature=ab&b=1&a=",
-        true,
-        &["a=&b=1"],
-    );
+    check("X-Amz-Signature=ab&b=1&a=", true, &["a=&b=1"]);
     check("X-Amz-Signature=ab&b=1", false, &["X-Amz-Signature=ab&b=1"]);
 }
 
@@ -882,9 +993,34 @@ const QUERY_UNSAFE: &AsciiSet = &percent_encoding::CONTROLS
 #[test]
 fn garbage_never_panics() {
     const PIECES: &[&str] = &[
-        "AWS4-HMAC-SHA256", " ", ",", "=", ";", "/", "Credential", "SignedHeaders",
-        "Signature", "aws4_request", "20261128", "T", "Z", "%", "%2F", "&", "X-Amz-",
-        "Algorithm", "Date", "Expires", "host", "é", "\u{0}", "\t", "🦀", "0", "ff", "..",
+        "AWS4-HMAC-SHA256",
+        " ",
+        ",",
+        "=",
+        ";",
+        "/",
+        "Credential",
+        "SignedHeaders",
+        "Signature",
+        "aws4_request",
+        "20261128",
+        "T",
+        "Z",
+        "%",
+        "%2F",
+        "&",
+        "X-Amz-",
+        "Algorithm",
+        "Date",
+        "Expires",
+        "host",
+        "é",
+        "\u{0}",
+        "\t",
+        "🦀",
+        "0",
+        "ff",
+        "..",
     ];
     let mut rng = StdRng::seed_from_u64(0x5157_4154_5553);
     let valid = fixture("ecr DescribeRepositories");
@@ -961,7 +1097,11 @@ fn garbage_never_panics() {
     }
     // Extreme clocks do not overflow.
     let parts = fixture_parts(valid);
-    for now in [OffsetDateTime::UNIX_EPOCH, datetime!(-9999-01-01 0:00 UTC), datetime!(9999-12-31 23:59:59.999 UTC)] {
+    for now in [
+        OffsetDateTime::UNIX_EPOCH,
+        datetime!(-9999-01-01 0:00 UTC),
+        datetime!(9999-12-31 23:59:59.999 UTC),
+    ] {
         let error = verify(&parts, valid.body, SECRET, now).expect_err("skewed");
         let _ = error.to_aws_error();
         let _ = error.to_string();
