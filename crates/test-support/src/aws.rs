@@ -96,3 +96,33 @@ fn parse_json_stdout(what: &str, out: &Output) -> Value {
     serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("`{what}` printed invalid JSON ({e}):\n{stdout}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::ExitStatus;
+
+    fn output(stdout: &str) -> Output {
+        Output {
+            status: ExitStatus::default(),
+            stdout: stdout.as_bytes().to_vec(),
+            stderr: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn empty_stdout_is_null() {
+        assert_eq!(parse_json_stdout("aws x", &output("")), Value::Null);
+        assert_eq!(parse_json_stdout("aws x", &output("\n")), Value::Null);
+        assert_eq!(
+            parse_json_stdout("aws x", &output("{\"A\": 1}\n")),
+            serde_json::json!({"A": 1})
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "`aws x` printed invalid JSON")]
+    fn invalid_json_is_reported() {
+        parse_json_stdout("aws x", &output("nope"));
+    }
+}

@@ -121,6 +121,13 @@ impl OciImageBuilder {
         self
     }
 
+    /// Adds a gzipped tar layer holding one file, `random-SEED.bin`, of
+    /// `len` [`random_bytes`]: a valid, incompressible layer whose blob is a
+    /// little larger than `len`, for size and quota tests.
+    pub fn random_layer(self, seed: u64, len: usize) -> Self {
+        self.layer([(format!("random-{seed}.bin"), random_bytes(seed, len))])
+    }
+
     /// The config's `Entrypoint`.
     pub fn entrypoint(mut self, args: &[&str]) -> Self {
         self.entrypoint = Some(args.iter().map(|s| s.to_string()).collect());
@@ -610,6 +617,12 @@ mod tests {
         assert_ne!(random_bytes(1, 64), random_bytes(2, 64));
         assert_ne!(random_bytes(0, 64), vec![0; 64]);
         assert_eq!(random_bytes(3, 13).len(), 13);
+        let layer = &OciImageBuilder::new().random_layer(5, 100_000).layers[0];
+        assert!(
+            (100_000..101_000).contains(&layer.blob.len()),
+            "{}",
+            layer.blob.len()
+        );
         let data = random_bytes(42, 1 << 20);
         assert!(gzip(&data).len() >= data.len(), "random bytes compressed");
     }

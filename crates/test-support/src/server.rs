@@ -312,13 +312,11 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        let running = self.is_running();
         if thread::panicking() && !self.tail_shown {
             eprintln!("{}", self.stderr_tail());
         }
-        if running {
-            self.kill_quietly();
-        }
+        // Kills a live server and reaps an exited one.
+        self.kill_quietly();
     }
 }
 
@@ -379,6 +377,8 @@ fn http_get_status(addr: SocketAddr, path: &str) -> Result<u16, String> {
             Err(e) => return Err(format!("read: {e}")),
         }
     }
+    // Read the rest (bounded) so the server does not see a reset connection.
+    let _ = stream.take(64 * 1024).read_to_end(&mut Vec::new());
     let head = String::from_utf8_lossy(&head);
     let status = head
         .split_whitespace()

@@ -17,6 +17,11 @@ pub struct CopyOptions<'a> {
     pub src_creds: Option<&'a str>,
     /// `--dest-creds USER:PASSWORD`.
     pub dest_creds: Option<&'a str>,
+    /// `--preserve-digests`: fail rather than change the image. Without it
+    /// skopeo may rewrite the manifest (it gzips uncompressed layers, and
+    /// converts OCI to Docker schema 2 for `docker-daemon:`), so the digests
+    /// of a [`crate::BuiltImage`] would not be the ones that arrive.
+    pub preserve_digests: bool,
     /// More `skopeo copy` flags, e.g. `["--format", "v2s2"]`.
     pub extra_args: &'a [&'a str],
 }
@@ -76,6 +81,9 @@ impl Skopeo {
         }
         if let Some(creds) = opts.dest_creds {
             args.extend(["--dest-creds", creds]);
+        }
+        if opts.preserve_digests {
+            args.push("--preserve-digests");
         }
         args.extend_from_slice(opts.extra_args);
         args.extend([src, dest]);
@@ -138,7 +146,7 @@ pub fn skopeo_copy(
         CopyOptions {
             src_creds,
             dest_creds,
-            extra_args: &[],
+            ..CopyOptions::default()
         },
     )
 }
