@@ -754,3 +754,91 @@ impl Registry {
         Ok(report)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    async fn open(upload_expiry: Duration) -> (tempfile::TempDir, Registry, RepositoryRow) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open_sqlite(&dir.path().join("metadata.db"))
+            .await
+            .expect("open store");
+        let blobs = blobs::FsBlobStore::open(&dir.path().join("blobs")).expect("open blobs");
+        let registry = Registry::new(
+            Arc::new(store),
+            Arc::new(blobs),
+            RegistryConfig {
+                upload_expiry,
+                ..RegistryConfig::default()
+            },
+        );
+        let scope = Scope {
+            account: "000000000000".into(),
+            region: "us-east-1".into(),
+        };
+        let new = NewRepository {
+            name: "app".into(),
+            tag_mutability: "MUTABLE".into(),
+            scan_on_push: false,
+            encryption_type: "AES256".into(),
+            kms_key: None,
+            tags_json: "[]".into(),
+        };
+        let repo = registry
+            .create_repository(&scope, new)
+            .await
+            .expect("create repository");
+        (dir, registry, repo)
+    }
+
+    fn body(bytes: &'static [u8]) -> BodyStream {
+        futures::stream::iter([Ok(bytes::Bytes::from_static(bytes))]).boxed()
+    }
+
+    /// A session its client abandoned (e.g. across a crash) is kept while
+    /// young and goes with its file once older than the upload expiry.
+    #[tokio::test]
+    async fn the_collector_expires_abandoned_uploads_with_their_files() {
+        let (dir, registry, repo) = open(Duration::from_secs(3600)).await;
+        let id = registry.upload_start(&repo).await.expect("start");
+        registry
+            .upload_append(&repo, &id, None, body(b"partial"))
+            .await
+            .expect("append");
+        let file = dir.path().join("blobs").join("uploads").join(&id);
+        let report = registry
+            .collect_garbage(Duration::ZERO)
+            .await
+            .expect("collect");
+        assert_eq!(report.uploads_expired, 0);
+        assert!(file.exists());
+        assert_eq!(registry.upload_status(&repo, &id).await.expect("status"), 7);
+
+        let (dir, registry, repo) = open(Duration::from_millis(1)).await;
+        let id = registry.upload_start(&repo).await.expect("start");
+        registry
+            .upload_append(&repo, &id, None, body(b"partial"))
+            .await
+            .expect("append");
+        let file = dir.path().join("blobs").join("uploads").join(&id);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut expired = 0;
+        while expired == 0 {
+            assert!(std::time::Instant::now() < deadline, "upload never expired");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            expired += registry
+                .collect_garbage(Duration::ZERO)
+                .await
+                .expect("collect")
+                .uploads_expired;
+        }
+        assert_eq!(expired, 1);
+        assert!(!file.exists(), "expired upload's file is still there");
+        assert!(matches!(
+            registry.upload_status(&repo, &id).await,
+            Err(RegistryError::UploadUnknown(_))
+        ));
+    }
+}

@@ -10,7 +10,7 @@ use axum::extract::Request;
 use axum::response::Response;
 use http::{header, HeaderValue, StatusCode};
 
-use crate::{ecr, sts, App};
+use crate::{ecr, lambda, sts, App};
 
 /// Largest request body an AWS API call may carry (ECR's PutImage holds a
 /// 4 MiB manifest as a JSON string).
@@ -22,6 +22,7 @@ const ECR_TARGET_PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921.";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Service {
     Ecr,
+    Lambda,
     Sts,
     /// Signed for a service Stratus does not serve (yet).
     Unknown,
@@ -48,9 +49,13 @@ pub(crate) fn service_of(req: &Request) -> Option<Service> {
         return Some(Service::Unknown);
     }
     let (parts, _) = clone_parts(req);
-    let scope = sigv4::scope_of(&parts)?;
+    let Some(scope) = sigv4::scope_of(&parts) else {
+        // Unsigned calls (curl, the console) still reach Lambda by path.
+        return lambda::is_lambda_path(req.uri().path()).then_some(Service::Lambda);
+    };
     Some(match scope.service.as_str() {
         "ecr" => Service::Ecr,
+        "lambda" => Service::Lambda,
         "sts" => Service::Sts,
         _ => Service::Unknown,
     })
@@ -72,6 +77,7 @@ fn clone_parts(req: &Request) -> (http::request::Parts, ()) {
 fn protocol_of(service: Service) -> Protocol {
     match service {
         Service::Ecr => Protocol::Json11,
+        Service::Lambda => Protocol::RestJson,
         Service::Sts => Protocol::Query,
         Service::Unknown => Protocol::RestJson,
     }
@@ -92,11 +98,18 @@ pub(crate) async fn handle(app: &App, service: Service, req: Request) -> Respons
     let body = match axum::body::to_bytes(body, MAX_API_BODY).await {
         Ok(b) => b,
         Err(_) => {
-            let err = AwsError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "RequestEntityTooLargeException",
-                format!("request body exceeds the {MAX_API_BODY}-byte limit of this API"),
-            );
+            let err = match service {
+                Service::Lambda => AwsError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "RequestTooLargeException",
+                    "Request must be smaller than 6291456 bytes for the InvokeFunction operation",
+                ),
+                _ => AwsError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "RequestEntityTooLargeException",
+                    format!("request body exceeds the {MAX_API_BODY}-byte limit of this API"),
+                ),
+            };
             return error_response(&err, service, &request_id);
         }
     };
@@ -118,6 +131,14 @@ pub(crate) async fn handle(app: &App, service: Service, req: Request) -> Respons
             drop(_enter);
             match ecr::handle(app, &caller, &op, &body).await {
                 Ok(value) => json_response(&value, "application/x-amz-json-1.1", &request_id),
+                Err(e) => error_response(&e, service, &request_id),
+            }
+        }
+        Service::Lambda => {
+            drop(_enter);
+            let path = parts.uri.path().to_string();
+            match lambda::handle(app, &caller, &parts.method, &path, parts.uri.query(), &parts.headers, body).await {
+                Ok(r) => r,
                 Err(e) => error_response(&e, service, &request_id),
             }
         }

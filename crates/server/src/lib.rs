@@ -11,8 +11,11 @@ mod auth;
 mod aws;
 mod ecr;
 mod edge;
+mod lambda;
+mod lambda_images;
 mod metrics;
 mod oci;
+mod sandbox;
 mod sts;
 
 use std::net::SocketAddr;
@@ -52,6 +55,11 @@ pub struct Config {
     pub gc_grace: Duration,
     /// Time given to in-flight requests on shutdown.
     pub shutdown_grace: Duration,
+    /// Idle function instances are stopped after this long.
+    pub instance_keep_alive: Duration,
+    /// Concurrent executions per account for functions without reserved
+    /// concurrency.
+    pub account_concurrency: usize,
 }
 
 impl Default for Config {
@@ -66,6 +74,8 @@ impl Default for Config {
             gc_interval: Duration::from_secs(3600),
             gc_grace: Duration::from_secs(3600),
             shutdown_grace: Duration::from_secs(10),
+            instance_keep_alive: Duration::from_secs(600),
+            account_concurrency: 64,
         }
     }
 }
@@ -90,6 +100,8 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot recover functions: {0}")]
+    Functions(String),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -104,6 +116,7 @@ pub(crate) struct App {
     pub metrics: Arc<Metrics>,
     /// The port the edge is bound to (for URIs the APIs return).
     pub port: u16,
+    pub functions: Arc<functions::Functions>,
 }
 
 /// A bound, ready server.
@@ -122,10 +135,10 @@ impl Server {
             source,
         })?;
         let store = Arc::new(Store::open_sqlite(&config.data_dir.join("metadata.db")).await?);
-        let blobs = Arc::new(FsBlobStore::open(&config.data_dir.join("blobs"))?);
+        let blobs: blobs::SharedBlobStore = Arc::new(FsBlobStore::open(&config.data_dir.join("blobs"))?);
         let registry = Registry::new(
             store.clone(),
-            blobs,
+            blobs.clone(),
             RegistryConfig {
                 auto_create_repositories: config.auto_create_repositories,
                 default_region: config.region.clone(),
@@ -146,9 +159,41 @@ impl Server {
                 source,
             })?;
         let port = listener.local_addr()?.port();
+        let registry = Arc::new(registry);
+        let sandbox = Arc::new(sandbox::OciSandbox::new(config.data_dir.join("oci"), blobs));
+        let functions = functions::Functions::new(
+            store.clone(),
+            Arc::new(lambda_images::RegistryImages {
+                registry: registry.clone(),
+            }),
+            sandbox.clone(),
+            functions::FunctionsConfig {
+                pool: functions::PoolConfig {
+                    keep_alive: config.instance_keep_alive,
+                    init_timeout: Duration::from_secs(10),
+                    logs_dir: config.data_dir.join("logs"),
+                    endpoint_url: format!("http://127.0.0.1:{port}"),
+                },
+                account_concurrency: config.account_concurrency,
+                max_sync_payload: 6 * 1024 * 1024,
+                max_async_payload: 1024 * 1024,
+            },
+        );
+        functions
+            .recover()
+            .await
+            .map_err(|e| ServeError::Functions(e.to_string()))?;
+        // Find the OCI runtime in the background: the edge is ready first.
+        let warm = sandbox.clone();
+        tokio::spawn(async move {
+            if let Err(e) = warm.executor().await {
+                tracing::warn!("container-image functions cannot run: {e}");
+            }
+        });
         let app = Arc::new(App {
             token_secret: secret_hex.into_bytes(),
-            registry: Arc::new(registry),
+            registry,
+            functions,
             store,
             metrics: Arc::new(Metrics::default()),
             config,
@@ -194,6 +239,7 @@ impl Server {
             }
         };
         gc.abort();
+        app.functions.shutdown().await;
         app.store.close().await;
         result.map_err(ServeError::Io)
     }

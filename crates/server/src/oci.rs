@@ -217,7 +217,7 @@ async fn dispatch(app: &App, id: &RegistryIdentity, req: Request) -> OciResult {
         }
         (Route::Manifest { name, reference }, &Method::DELETE) => {
             let repo = repo(app, id, name, false).await?;
-            match Reference::parse(reference)? {
+            match existing_reference(&repo, reference)? {
                 Reference::Digest(d) => app.registry.delete_manifest(&repo, &d).await?,
                 Reference::Tag(t) => {
                     app.registry.delete_tag(&repo, &t, false).await?;
@@ -473,8 +473,25 @@ async fn start_upload(
     Ok(upload_response(StatusCode::ACCEPTED, &repo.name, &id, 0))
 }
 
+/// A reference a GET, HEAD or DELETE names. What the tag grammar forbids
+/// can name no manifest, so it is unknown (404 `MANIFEST_UNKNOWN`, as the
+/// conformance suite expects of `.INVALID_MANIFEST_NAME`); a malformed
+/// digest stays a 400 `DIGEST_INVALID`, and a push under a bad tag a 400
+/// `TAG_INVALID`.
+fn existing_reference(repo: &RepositoryRow, reference: &str) -> Result<Reference, OciError> {
+    match Reference::parse(reference) {
+        Ok(r) => Ok(r),
+        Err(RegistryError::InvalidTag(tag)) => Err(RegistryError::ManifestUnknown {
+            repository: repo.name.clone(),
+            reference: tag,
+        }
+        .into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 async fn get_manifest(app: &App, repo: &RepositoryRow, reference: &str, head: bool) -> OciResult {
-    let reference = Reference::parse(reference)?;
+    let reference = existing_reference(repo, reference)?;
     let m = app.registry.manifest(repo, &reference).await?;
     let len = m.content.len();
     let mut r = if head {

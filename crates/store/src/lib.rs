@@ -13,6 +13,7 @@
 //! - nothing is acknowledged before its transaction committed with
 //!   `synchronous = FULL` in WAL mode.
 
+mod functions;
 mod migrate;
 mod registry;
 
@@ -24,6 +25,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 use tokio::sync::{Mutex, MutexGuard};
 
+pub use functions::FunctionRow;
 pub use registry::{
     ImageSummary, ManifestRow, NewManifest, PutManifestError, PutManifestOutcome, RefKind,
     RepositoryRow,

@@ -6,7 +6,10 @@ use sqlx::{Executor, Row};
 use crate::{Store, StoreError};
 
 /// (version, SQL). Append only: a released migration is never edited.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_registry.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_registry.sql")),
+    (2, include_str!("../migrations/0002_functions.sql")),
+];
 
 pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
     let _w = store.writer().await;

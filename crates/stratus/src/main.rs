@@ -60,6 +60,12 @@ struct ServeArgs {
     /// Seconds in-flight requests get to finish on shutdown [default: 10].
     #[arg(long, env = "STRATUS_SHUTDOWN_GRACE_SECONDS")]
     shutdown_grace_seconds: Option<u64>,
+    /// Seconds an idle function instance is kept warm [default: 600].
+    #[arg(long, env = "STRATUS_INSTANCE_KEEP_ALIVE_SECONDS")]
+    instance_keep_alive_seconds: Option<u64>,
+    /// Concurrent executions per account for functions without reserved concurrency [default: 64].
+    #[arg(long, env = "STRATUS_ACCOUNT_CONCURRENCY")]
+    account_concurrency: Option<usize>,
 }
 
 /// The TOML file; unknown keys are errors.
@@ -75,6 +81,8 @@ struct FileConfig {
     gc_interval_seconds: Option<u64>,
     gc_grace_seconds: Option<u64>,
     shutdown_grace_seconds: Option<u64>,
+    instance_keep_alive_seconds: Option<u64>,
+    account_concurrency: Option<usize>,
 }
 
 fn resolve(args: ServeArgs) -> anyhow::Result<server::Config> {
@@ -140,6 +148,15 @@ fn resolve(args: ServeArgs) -> anyhow::Result<server::Config> {
             file.shutdown_grace_seconds,
             d.shutdown_grace,
         ),
+        instance_keep_alive: secs(
+            args.instance_keep_alive_seconds,
+            file.instance_keep_alive_seconds,
+            d.instance_keep_alive,
+        ),
+        account_concurrency: args
+            .account_concurrency
+            .or(file.account_concurrency)
+            .unwrap_or(d.account_concurrency),
     })
 }
 

@@ -44,6 +44,30 @@ pub fn aws(server: &TestServer, region: &str, args: &[&str]) -> Output {
 /// (`AWS_MAX_ATTEMPTS=1`, so that a server error is not hidden by retries).
 #[track_caller]
 pub fn aws_at(endpoint: &str, region: &str, args: &[&str]) -> Output {
+    run_aws(endpoint, region, ("test", "test"), args)
+}
+
+/// Like [`aws`], signing with the access key `access_key_id` and
+/// `secret_access_key` instead of `test`/`test`: for a server started with
+/// `--credentials ID:SECRET`, which checks signatures.
+#[track_caller]
+pub fn aws_with_credentials(
+    server: &TestServer,
+    region: &str,
+    access_key_id: &str,
+    secret_access_key: &str,
+    args: &[&str],
+) -> Output {
+    run_aws(
+        &server.endpoint(),
+        region,
+        (access_key_id, secret_access_key),
+        args,
+    )
+}
+
+#[track_caller]
+fn run_aws(endpoint: &str, region: &str, (key_id, secret): (&str, &str), args: &[&str]) -> Output {
     let home = TempDir::with_prefix("stratus-aws-").expect("create temp dir");
     let config = home.path().join("config");
     let credentials = home.path().join("credentials");
@@ -57,8 +81,8 @@ pub fn aws_at(endpoint: &str, region: &str, args: &[&str]) -> Output {
     cmd.args(["--output", "json"])
         .args(args)
         .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_ACCESS_KEY_ID", key_id)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
         .env("AWS_DEFAULT_REGION", region)
         .env("AWS_CONFIG_FILE", &config)
         .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)

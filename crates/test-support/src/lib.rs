@@ -24,7 +24,7 @@ mod poll;
 mod server;
 mod skopeo;
 
-pub use aws::{aws, aws_at, aws_err, aws_json};
+pub use aws::{aws, aws_at, aws_err, aws_json, aws_with_credentials};
 pub use cmd::{run_command, OutputExt, DEFAULT_COMMAND_TIMEOUT};
 pub use docker::{docker_enabled, Docker, DOCKER_ENV};
 pub use oci_layout::{

@@ -376,7 +376,8 @@ mod tests {
             &cx,
         );
         assert_eq!(
-            e.extra.and_then(|m| m.get("lastValidByteReceived").cloned()),
+            e.extra
+                .and_then(|m| m.get("lastValidByteReceived").cloned()),
             Some(serde_json::json!(9))
         );
     }

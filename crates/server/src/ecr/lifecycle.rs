@@ -37,8 +37,11 @@ pub(crate) fn validate(text: &str) -> Result<(), String> {
         if !absent.is_empty() {
             return Err(missing(&absent));
         }
-        only(rule, &["rulePriority", "description", "selection", "action"])?;
-        let priority = positive_int(&rule["rulePriority"])?;
+        only(
+            rule,
+            &["rulePriority", "description", "selection", "action"],
+        )?;
+        let priority = positive_int(at(rule, "rulePriority"))?;
         if !priorities.insert(priority) {
             return Err(format!(
                 "The rule priority {priority} is used by more than one rule; rulePriority must be unique"
@@ -50,10 +53,10 @@ pub(crate) fn validate(text: &str) -> Result<(), String> {
                 return Err(wrong_type(d, "string"));
             }
         }
-        if selection(&rule["selection"])? == "any" {
+        if selection(at(rule, "selection"))? == "any" {
             any_priority = Some(priority);
         }
-        action(&rule["action"])?;
+        action(at(rule, "action"))?;
     }
     if let Some(p) = any_priority {
         if p != max_priority {
@@ -87,15 +90,14 @@ fn selection(v: &Value) -> Result<&str, String> {
             "storageClass",
         ],
     )?;
-    let status = enum_str(&s["tagStatus"], &["any", "tagged", "untagged"])?;
+    let status = enum_str(at(s, "tagStatus"), &["any", "tagged", "untagged"])?;
     let prefixes = string_list(s.get("tagPrefixList"))?;
     let patterns = string_list(s.get("tagPatternList"))?;
     match status {
         "tagged" => {
             if prefixes.is_none() && patterns.is_none() {
                 return Err(
-                    "tagPrefixList or tagPatternList is required when tagStatus is 'tagged'"
-                        .into(),
+                    "tagPrefixList or tagPatternList is required when tagStatus is 'tagged'".into(),
                 );
             }
             if prefixes.is_some() && patterns.is_some() {
@@ -118,7 +120,7 @@ fn selection(v: &Value) -> Result<&str, String> {
         }
     }
     let count_type = enum_str(
-        &s["countType"],
+        at(s, "countType"),
         &[
             "imageCountMoreThan",
             "sinceImagePulled",
@@ -134,13 +136,9 @@ fn selection(v: &Value) -> Result<&str, String> {
         (_, Some(unit)) => {
             enum_str(unit, &["days"])?;
         }
-        (other, None) => {
-            return Err(format!(
-                "countUnit is required when countType is '{other}'"
-            ))
-        }
+        (other, None) => return Err(format!("countUnit is required when countType is '{other}'")),
     }
-    positive_int(&s["countNumber"])?;
+    positive_int(at(s, "countNumber"))?;
     Ok(status)
 }
 
@@ -150,7 +148,7 @@ fn action(v: &Value) -> Result<(), String> {
         return Err(missing(&["type"]));
     }
     only(a, &["type", "targetStorageClass"])?;
-    match enum_str(&a["type"], &["expire", "transition"])? {
+    match enum_str(at(a, "type"), &["expire", "transition"])? {
         "transition" => match a.get("targetStorageClass") {
             Some(c) => {
                 enum_str(c, &["archive"])?;
@@ -167,6 +165,12 @@ fn action(v: &Value) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A member of a JSON object, `null` when absent (callers check
+/// presence first; this keeps a slip from becoming a panic).
+fn at<'a>(obj: &'a Map<String, Value>, key: &str) -> &'a Value {
+    obj.get(key).unwrap_or(&Value::Null)
 }
 
 fn only(obj: &Map<String, Value>, allowed: &[&str]) -> Result<(), String> {
@@ -186,7 +190,10 @@ fn only(obj: &Map<String, Value>, allowed: &[&str]) -> Result<(), String> {
 }
 
 fn missing(keys: &[&str]) -> String {
-    format!("object has missing required properties ({})", json_list(keys))
+    format!(
+        "object has missing required properties ({})",
+        json_list(keys)
+    )
 }
 
 fn json_list(items: &[&str]) -> String {

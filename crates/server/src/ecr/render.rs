@@ -15,10 +15,6 @@ pub(crate) fn epoch(ms: i64) -> f64 {
         .unwrap_or(ms as f64 / 1000.0)
 }
 
-pub(crate) fn now_epoch() -> f64 {
-    aws_protocol::time::epoch_seconds_f64(time::OffsetDateTime::now_utc())
-}
-
 pub(crate) fn repository_arn(row: &RepositoryRow) -> String {
     format!(
         "arn:aws:ecr:{}:{}:repository/{}",

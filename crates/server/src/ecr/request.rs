@@ -480,7 +480,9 @@ pub(crate) enum TagStatus {
 
 /// The image filter: which tag status, and whether any image can match
 /// the image status (every stored image is ACTIVE).
-pub(crate) fn image_filter(filter: Option<&ImageFilterInput>) -> Result<(TagStatus, bool), AwsError> {
+pub(crate) fn image_filter(
+    filter: Option<&ImageFilterInput>,
+) -> Result<(TagStatus, bool), AwsError> {
     let Some(filter) = filter else {
         return Ok((TagStatus::Any, true));
     };
@@ -544,7 +546,14 @@ mod tests {
 
     #[test]
     fn bodies_that_are_not_json_objects_are_serialization_errors() {
-        for body in [&b"{not json"[..], b"[]", b"5", b"null", b"\"x\"", b"{\"a\":"] {
+        for body in [
+            &b"{not json"[..],
+            b"[]",
+            b"5",
+            b"null",
+            b"\"x\"",
+            b"{\"a\":",
+        ] {
             let e = parse::<CreateRepositoryInput>(body).expect_err("must fail");
             assert_eq!(e.code, "SerializationException", "{body:?}");
             assert_eq!(e.status.as_u16(), 400);
@@ -584,7 +593,10 @@ mod tests {
 
     #[test]
     fn repository_names() {
-        assert_eq!(repository_name(&Some("team/app".into())).ok(), Some("team/app"));
+        assert_eq!(
+            repository_name(&Some("team/app".into())).ok(),
+            Some("team/app")
+        );
         let pattern = r"Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy regular expression '[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*''";
         for (name, message) in [
             ("Team/App", pattern),
@@ -605,7 +617,9 @@ mod tests {
             );
         }
         let e = repository_name(&Some("a".repeat(257))).expect_err("long");
-        assert!(e.message.ends_with("'Member must have length less than or equal to 256'"));
+        assert!(e
+            .message
+            .ends_with("'Member must have length less than or equal to 256'"));
         let e = repository_name(&None).expect_err("missing");
         assert_eq!(
             e.message,
@@ -707,7 +721,10 @@ mod tests {
             tag_status: Some("UNTAGGED".into()),
             image_status: Some("ARCHIVED".into()),
         };
-        assert_eq!(image_filter(Some(&f)).ok(), Some((TagStatus::Untagged, false)));
+        assert_eq!(
+            image_filter(Some(&f)).ok(),
+            Some((TagStatus::Untagged, false))
+        );
         let f = ImageFilterInput {
             tag_status: Some("tagged".into()),
             image_status: None,
@@ -715,7 +732,13 @@ mod tests {
         assert!(image_filter(Some(&f)).is_err());
         assert!(looks_like_digest("sha256:ABCdef01"));
         assert!(looks_like_digest("sha512+x:00"));
-        for bad in ["invalid_digest", "sha256:", ":ab", "sha256:xyz", "sha 256:ab"] {
+        for bad in [
+            "invalid_digest",
+            "sha256:",
+            ":ab",
+            "sha256:xyz",
+            "sha 256:ab",
+        ] {
             assert!(!looks_like_digest(bad), "{bad}");
         }
         assert_eq!(

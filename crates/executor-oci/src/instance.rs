@@ -1,0 +1,370 @@
+//! A running instance: the `runc run` child, its output, its exit.
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::mpsc;
+
+use crate::cgroup::{MemoryCgroups, MemoryStats};
+use crate::runtime::{self, Runtime};
+
+/// How long `kill` keeps asking the runtime before forcing the issue.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+const KILL_RETRY: Duration = Duration::from_millis(100);
+const READ_CHUNK: usize = 64 << 10;
+
+/// Which of the instance's output streams a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutputStream {
+    Stdout,
+    Stderr,
+}
+
+/// One line of instance output, without its newline. Lines longer than the
+/// configured maximum arrive in pieces; invalid UTF-8 is replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputLine {
+    pub stream: OutputStream,
+    pub line: String,
+}
+
+/// How the instance's process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// It exited with this code.
+    Code(i32),
+    /// A signal ended it (the runtime reports this as 128+n, so a process
+    /// that itself exits with 129..=192 reads as a signal too).
+    Signal(i32),
+    /// The exit status could not be learned.
+    Unknown,
+}
+
+impl ExitStatus {
+    fn from_runtime(status: std::process::ExitStatus) -> ExitStatus {
+        match (status.code(), status.signal()) {
+            (Some(code), _) if (129..=128 + 64).contains(&code) => ExitStatus::Signal(code - 128),
+            (Some(code), _) => ExitStatus::Code(code),
+            (None, Some(signal)) => ExitStatus::Signal(signal),
+            (None, None) => ExitStatus::Unknown,
+        }
+    }
+}
+
+/// What is known once an instance is gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExitInfo {
+    pub status: ExitStatus,
+    /// The kernel's OOM killer killed a process of the instance: it hit its
+    /// memory limit (Lambda's `Runtime.OutOfMemory`).
+    pub oom_killed: bool,
+    /// Peak memory use of the instance's cgroup.
+    pub max_memory_used_bytes: Option<u64>,
+    /// The runtime's own error if it failed to create or start the process
+    /// (e.g. the executable does not exist in the image).
+    pub runtime_error: Option<String>,
+}
+
+/// An instance run by the OCI runtime. Dropping it removes the container
+/// (best effort, on a helper thread); [`OciInstance::kill`] does the same
+/// and waits for it.
+pub struct OciInstance {
+    pub(crate) id: String,
+    pub(crate) container_id: String,
+    pub(crate) runtime: Arc<Runtime>,
+    pub(crate) cgroups: Arc<MemoryCgroups>,
+    pub(crate) cgroup_dir: Option<PathBuf>,
+    pub(crate) bundle: PathBuf,
+    pub(crate) child: tokio::process::Child,
+    pub(crate) output: Option<mpsc::Receiver<OutputLine>>,
+    pub(crate) status: Option<ExitStatus>,
+    pub(crate) stats: Option<MemoryStats>,
+    pub(crate) runtime_error: Option<String>,
+    pub(crate) cleaned: bool,
+}
+
+impl std::fmt::Debug for OciInstance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OciInstance")
+            .field("id", &self.id)
+            .field("container_id", &self.container_id)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OciInstance {
+    /// The instance id the caller chose.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The runtime's container id (the configured prefix + the instance id).
+    pub fn container_id(&self) -> &str {
+        &self.container_id
+    }
+
+    /// The instance's stdout and stderr lines, once. The channel is bounded:
+    /// a consumer that stops reading (without dropping the receiver) stalls
+    /// the instance's writes. It closes when both streams reach their end.
+    pub fn take_output(&mut self) -> Option<mpsc::Receiver<OutputLine>> {
+        self.output.take()
+    }
+
+    /// Waits for the instance's process to end and removes the container.
+    /// Cancel-safe and idempotent: later calls return the same answer.
+    pub async fn wait(&mut self) -> ExitInfo {
+        if self.status.is_none() {
+            let status = match self.child.wait().await {
+                Ok(status) => ExitStatus::from_runtime(status),
+                Err(e) => {
+                    tracing::warn!(instance = %self.id, error = %e, "waiting for the runtime failed");
+                    ExitStatus::Unknown
+                }
+            };
+            self.status = Some(status);
+        }
+        if self.stats.is_none() {
+            // The container was run with --keep: its cgroup is still there.
+            self.stats = Some(self.read_stats());
+            let log = tokio::fs::read(self.bundle.join(crate::RUNTIME_LOG))
+                .await
+                .unwrap_or_default();
+            self.runtime_error = runtime::log_errors(&log);
+        }
+        if !self.cleaned {
+            if let Err(e) = self.runtime.delete_force(&self.container_id).await {
+                tracing::warn!(instance = %self.id, error = %e, "removing the container failed");
+            }
+            match tokio::fs::remove_dir_all(&self.bundle).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(instance = %self.id, error = %e, "removing the bundle failed")
+                }
+            }
+            self.cleaned = true;
+        }
+        let stats = self.stats.unwrap_or_default();
+        ExitInfo {
+            status: self.status.unwrap_or(ExitStatus::Unknown),
+            oom_killed: stats.oom_kills.is_some_and(|n| n > 0),
+            max_memory_used_bytes: stats.max_usage_bytes,
+            runtime_error: self.runtime_error.clone(),
+        }
+    }
+
+    /// Kills every process of the instance (SIGKILL) and removes the
+    /// container. Idempotent; [`OciInstance::wait`] afterwards returns the
+    /// exit.
+    pub async fn kill(&mut self) -> ExitInfo {
+        if self.status.is_none() {
+            let deadline = Instant::now() + KILL_GRACE;
+            loop {
+                // Fails harmlessly while the runtime is still creating the
+                // container; the next round catches it.
+                let _ = self.runtime.kill(&self.container_id).await;
+                match tokio::time::timeout(KILL_RETRY, self.child.wait()).await {
+                    Ok(result) => {
+                        self.status =
+                            Some(result.map_or(ExitStatus::Unknown, ExitStatus::from_runtime));
+                        break;
+                    }
+                    Err(_) if Instant::now() < deadline => continue,
+                    Err(_) => {
+                        tracing::warn!(instance = %self.id, "runtime did not stop the instance; forcing");
+                        let _ = self.runtime.delete_force(&self.container_id).await;
+                        let _ = self.child.start_kill();
+                        let result = self.child.wait().await;
+                        self.status =
+                            Some(result.map_or(ExitStatus::Unknown, ExitStatus::from_runtime));
+                        break;
+                    }
+                }
+            }
+        }
+        self.wait().await
+    }
+
+    /// Peak memory use so far (or at exit).
+    pub fn max_memory_used_bytes(&self) -> Option<u64> {
+        match &self.stats {
+            Some(stats) => stats.max_usage_bytes,
+            None => self.read_stats().max_usage_bytes,
+        }
+    }
+
+    /// Whether the OOM killer has struck in the instance so far. A process
+    /// other than the main one may have been killed while the instance runs
+    /// on; the caller decides whether to replace it.
+    pub fn oom_killed(&self) -> bool {
+        let stats = match &self.stats {
+            Some(stats) => *stats,
+            None => self.read_stats(),
+        };
+        stats.oom_kills.is_some_and(|n| n > 0)
+    }
+
+    fn read_stats(&self) -> MemoryStats {
+        match &self.cgroup_dir {
+            Some(dir) => self.cgroups.read_stats(dir),
+            None => MemoryStats::default(),
+        }
+    }
+}
+
+impl Drop for OciInstance {
+    fn drop(&mut self) {
+        if self.cleaned {
+            return;
+        }
+        // A thread, not a task: it must also work while the async runtime
+        // shuts down. `delete --force` kills the container if it still runs.
+        let runtime = self.runtime.clone();
+        let id = self.container_id.clone();
+        let bundle = self.bundle.clone();
+        let spawned = std::thread::Builder::new()
+            .name("executor-oci-cleanup".into())
+            .spawn(move || {
+                runtime.delete_force_blocking(&id);
+                let _ = std::fs::remove_dir_all(&bundle);
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(instance = %self.id, error = %e, "cannot clean up a dropped instance");
+        }
+    }
+}
+
+/// Where pumped lines go; forgets the receiver once it is gone.
+struct LineSink {
+    stream: OutputStream,
+    tx: Option<mpsc::Sender<OutputLine>>,
+}
+
+impl LineSink {
+    async fn send(&mut self, bytes: &[u8]) {
+        if let Some(tx) = &self.tx {
+            let line = OutputLine {
+                stream: self.stream,
+                line: String::from_utf8_lossy(bytes).into_owned(),
+            };
+            if tx.send(line).await.is_err() {
+                self.tx = None;
+            }
+        }
+    }
+}
+
+/// Reads `reader` to its end, sending lines of at most `max_line` bytes.
+/// Keeps reading after the receiver is gone, so the instance never blocks
+/// on a full pipe.
+pub(crate) async fn pump_lines(
+    mut reader: impl AsyncRead + Unpin,
+    stream: OutputStream,
+    tx: mpsc::Sender<OutputLine>,
+    max_line: usize,
+) {
+    let max_line = max_line.max(4);
+    let mut sink = LineSink {
+        stream,
+        tx: Some(tx),
+    };
+    let mut pending: Vec<u8> = Vec::new();
+    let mut chunk = vec![0u8; READ_CHUNK];
+    loop {
+        let n = match reader.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let mut data = &chunk[..n];
+        while let Some(pos) = data.iter().position(|&b| b == b'\n') {
+            pending.extend_from_slice(&data[..pos]);
+            data = &data[pos + 1..];
+            for piece in split_line(&pending, max_line) {
+                sink.send(piece).await;
+            }
+            pending.clear();
+        }
+        pending.extend_from_slice(data);
+        while pending.len() > max_line {
+            let cut = utf8_cut(&pending[..max_line]);
+            sink.send(&pending[..cut]).await;
+            pending.drain(..cut);
+        }
+    }
+    if !pending.is_empty() {
+        for piece in split_line(&pending, max_line) {
+            sink.send(piece).await;
+        }
+    }
+}
+
+/// Splits a line into pieces of at most `max` bytes, not inside a UTF-8
+/// character where avoidable.
+fn split_line(mut line: &[u8], max: usize) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    while line.len() > max {
+        let cut = utf8_cut(&line[..max]);
+        out.push(&line[..cut]);
+        line = &line[cut..];
+    }
+    out.push(line);
+    out
+}
+
+/// Where to cut `window` so a trailing incomplete UTF-8 character moves to
+/// the next piece.
+fn utf8_cut(window: &[u8]) -> usize {
+    match std::str::from_utf8(window) {
+        Err(e) if e.error_len().is_none() && e.valid_up_to() > 0 => e.valid_up_to(),
+        _ => window.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn lines(input: &[u8], max: usize) -> Vec<String> {
+        let (tx, mut rx) = mpsc::channel(100);
+        pump_lines(input, OutputStream::Stdout, tx, max).await;
+        let mut out = Vec::new();
+        while let Some(l) = rx.recv().await {
+            out.push(l.line);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn splits_lines_and_long_lines() {
+        assert_eq!(lines(b"a\nbb\n\nlast", 100).await, ["a", "bb", "", "last"]);
+        assert_eq!(
+            lines(b"abcdefghij\nxy\n", 4).await,
+            ["abcd", "efgh", "ij", "xy"]
+        );
+        assert_eq!(lines(b"abcdefghij", 4).await, ["abcd", "efgh", "ij"]);
+        // "é" is two bytes; it is not cut in half.
+        assert_eq!(lines("abcé\n".as_bytes(), 4).await, ["abc", "é"]);
+        assert_eq!(lines(b"", 4).await, Vec::<String>::new());
+    }
+
+    #[tokio::test]
+    async fn keeps_draining_after_the_receiver_is_gone() {
+        let (tx, rx) = mpsc::channel(1);
+        drop(rx);
+        let input = b"x\n".repeat(10_000);
+        pump_lines(&input[..], OutputStream::Stderr, tx, 16).await;
+    }
+
+    #[test]
+    fn runtime_exit_codes_map_to_signals() {
+        let s = |raw: i32| ExitStatus::from_runtime(std::process::ExitStatus::from_raw(raw));
+        assert_eq!(s(0), ExitStatus::Code(0));
+        assert_eq!(s(1 << 8), ExitStatus::Code(1));
+        assert_eq!(s(137 << 8), ExitStatus::Signal(9));
+        assert_eq!(s(9), ExitStatus::Signal(9));
+    }
+}

@@ -1,0 +1,121 @@
+//! Lambda: function configurations and their states (the control plane),
+//! and the invoke path (pool of instances, each a sandbox plus its own
+//! Runtime API listener).
+//!
+//! This crate knows functions, versions and invocations. It does not know
+//! HTTP (the server's `lambda` surface speaks the wire), the registry
+//! (images come through [`ImageSource`]) or how a process is isolated
+//! (instances come through [`Sandbox`]).
+
+pub mod model;
+mod pool;
+mod service;
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+pub use model::{CodeRef, FunctionConfig, ImageOverrides, PackageType, State, UpdateStatus};
+pub use pool::PoolConfig;
+pub use service::{
+    parse_function_ref, CreateFunction, FunctionError, Functions, FunctionsConfig, InvokeError, InvokeRequest, InvokeResult,
+    UpdateConfiguration,
+};
+
+/// An image resolved in the built-in registry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedImage {
+    pub repository: String,
+    /// Digest of the single-platform image manifest.
+    pub manifest_digest: String,
+    /// Layers in order: (digest, media type).
+    pub layers: Vec<(String, String)>,
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub working_dir: Option<String>,
+    pub user: Option<String>,
+    pub architecture: String,
+    /// Sum of the layer sizes.
+    pub size: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// The URI does not name an image in the built-in registry (not found,
+    /// malformed, wrong platform). The message is shown to the user.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("image storage error: {0}")]
+    Internal(String),
+}
+
+/// Resolves `ImageUri`s against the built-in registry.
+#[async_trait::async_trait]
+pub trait ImageSource: Send + Sync + 'static {
+    async fn resolve(&self, account: &str, region: &str, image_uri: &str) -> Result<ResolvedImage, ImageError>;
+}
+
+/// A line a function instance printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputLine {
+    pub line: String,
+}
+
+/// How an instance ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExitInfo {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    pub oom_killed: bool,
+}
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct SandboxSpec {
+    pub instance_id: String,
+    pub image: ResolvedImage,
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub working_dir: String,
+    pub memory_bytes: u64,
+    pub tmp_bytes: u64,
+}
+
+/// One running instance of a sandbox.
+#[async_trait::async_trait]
+pub trait SandboxInstance: Send + Sync {
+    /// Lines the instance prints (stdout and stderr), once.
+    fn take_output(&mut self) -> Option<mpsc::Receiver<OutputLine>>;
+    /// Waits for the instance to end.
+    async fn wait(&mut self) -> ExitInfo;
+    /// Stops the instance for good (idempotent).
+    async fn kill(&mut self);
+    fn max_memory_used_bytes(&self) -> Option<u64>;
+}
+
+/// Runs instances of images in isolation (an executor).
+#[async_trait::async_trait]
+pub trait Sandbox: Send + Sync + 'static {
+    /// A short name for logs (`oci`, `docker`, `host`).
+    fn name(&self) -> &'static str;
+    /// Makes the image ready to start quickly (unpacks it once).
+    async fn prepare(&self, image: &ResolvedImage) -> Result<(), String>;
+    async fn start(&self, spec: SandboxSpec) -> Result<Box<dyn SandboxInstance>, String>;
+}
+
+/// The invoke entry point every surface uses (Invoke API, gateway,
+/// console): it knows nothing of pools or executors.
+#[async_trait::async_trait]
+pub trait Invoke: Send + Sync {
+    async fn invoke(&self, req: InvokeRequest) -> Result<InvokeResult, InvokeError>;
+}
+
+/// Environment a function sees, minus what the platform adds per instance.
+pub(crate) fn user_env(config: &FunctionConfig) -> BTreeMap<String, String> {
+    config.environment.clone().unwrap_or_default()
+}
+
+/// Output of an invocation (the function's bytes or its error document).
+pub type Payload = Bytes;

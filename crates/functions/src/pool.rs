@@ -1,0 +1,472 @@
+//! The instance pool of one function configuration (a version at one
+//! revision): warm instances are reused, new ones are started up to the
+//! concurrency limit, idle ones are stopped after the keep-alive, and a
+//! retired pool (code or configuration changed) drains.
+//!
+//! An instance is a sandbox (the executor's process) plus its own Runtime
+//! API listener. Each instance has one owning task that watches the
+//! process; the invoke path talks to it over channels. Each instance also
+//! has one log writer task: the function's output and the platform's
+//! `START`/`END`/`REPORT` lines go through it, in order, to the log stream.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use runtime_api::{InstanceEvent, RuntimeApi, RuntimeApiConfig};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::{ExitInfo, FunctionConfig, ResolvedImage, Sandbox, SandboxInstance, SandboxSpec};
+
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// Idle instances are stopped after this long.
+    pub keep_alive: Duration,
+    /// A runtime must call `next` within this long after start.
+    pub init_timeout: Duration,
+    /// Where log streams are written.
+    pub logs_dir: PathBuf,
+    /// `AWS_ENDPOINT_URL` given to instances (Stratus itself).
+    pub endpoint_url: String,
+}
+
+/// Why no instance could be had.
+#[derive(Debug)]
+pub(crate) enum AcquireError {
+    /// At the concurrency limit.
+    Throttled,
+    /// The instance could not start or failed its init: the error document
+    /// and the log tail.
+    InitFailed { error_type: String, message: String, log_tail: String },
+}
+
+/// Bytes of log kept for `X-Amz-Log-Result`.
+const TAIL_BYTES: usize = 4096;
+
+enum LogCmd {
+    Line(String),
+    /// Start collecting the tail of a new invocation.
+    BeginTail,
+    /// Hand back the collected tail.
+    TakeTail(oneshot::Sender<String>),
+}
+
+enum InstanceCmd {
+    Kill,
+    MaxMemory(oneshot::Sender<Option<u64>>),
+}
+
+/// One running instance.
+pub(crate) struct Instance {
+    pub id: String,
+    pub runtime: RuntimeApi,
+    cmd: mpsc::Sender<InstanceCmd>,
+    pub exited: watch::Receiver<Option<ExitInfo>>,
+    log: mpsc::Sender<LogCmd>,
+    /// Set for the first invocation after a cold start.
+    pub init_duration: Option<Duration>,
+    last_used: Instant,
+}
+
+impl Instance {
+    pub async fn log(&self, line: String) {
+        let _ = self.log.send(LogCmd::Line(line)).await;
+    }
+
+    pub async fn begin_tail(&self) {
+        let _ = self.log.send(LogCmd::BeginTail).await;
+    }
+
+    pub async fn take_tail(&self) -> String {
+        let (tx, rx) = oneshot::channel();
+        if self.log.send(LogCmd::TakeTail(tx)).await.is_err() {
+            return String::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    pub async fn max_memory_mb(&self) -> u64 {
+        let (tx, rx) = oneshot::channel();
+        if self.cmd.send(InstanceCmd::MaxMemory(tx)).await.is_err() {
+            return 0;
+        }
+        rx.await.ok().flatten().map(|b| b.div_ceil(1024 * 1024)).unwrap_or(0)
+    }
+
+    pub async fn kill(self) {
+        let _ = self.cmd.send(InstanceCmd::Kill).await;
+        let mut exited = self.exited.clone();
+        let _ = exited.wait_for(|e| e.is_some()).await;
+        self.runtime.shutdown().await;
+    }
+}
+
+/// The instances of one function configuration.
+pub(crate) struct Pool {
+    pub config: FunctionConfig,
+    image: ResolvedImage,
+    sandbox: Arc<dyn Sandbox>,
+    settings: PoolConfig,
+    idle: Mutex<Vec<Instance>>,
+    /// Instances alive (idle or busy).
+    alive: AtomicUsize,
+    limit: AtomicUsize,
+    retired: AtomicBool,
+}
+
+impl Pool {
+    pub fn new(config: FunctionConfig, image: ResolvedImage, sandbox: Arc<dyn Sandbox>, settings: PoolConfig, limit: usize) -> Pool {
+        Pool {
+            config,
+            image,
+            sandbox,
+            settings,
+            idle: Mutex::new(Vec::new()),
+            alive: AtomicUsize::new(0),
+            limit: AtomicUsize::new(limit),
+            retired: AtomicBool::new(false),
+        }
+    }
+
+    pub fn set_limit(&self, limit: usize) {
+        self.limit.store(limit, Ordering::Relaxed);
+    }
+
+    fn idle_list(&self) -> std::sync::MutexGuard<'_, Vec<Instance>> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A warm instance, or a new one if the limit allows.
+    pub async fn acquire(&self) -> Result<Instance, AcquireError> {
+        loop {
+            let warm = self.idle_list().pop();
+            match warm {
+                Some(inst) if inst.exited.borrow().is_none() => return Ok(inst),
+                Some(dead) => {
+                    self.alive.fetch_sub(1, Ordering::Relaxed);
+                    dead.kill().await;
+                }
+                None => break,
+            }
+        }
+        let limit = self.limit.load(Ordering::Relaxed);
+        if self
+            .alive
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit).then_some(n + 1))
+            .is_err()
+        {
+            return Err(AcquireError::Throttled);
+        }
+        match self.start().await {
+            Ok(inst) => Ok(inst),
+            Err(e) => {
+                self.alive.fetch_sub(1, Ordering::Relaxed);
+                Err(e)
+            }
+        }
+    }
+
+    /// Puts an instance back after an invocation; unhealthy instances and
+    /// those of a retired pool are stopped.
+    pub async fn release(&self, mut inst: Instance, healthy: bool) {
+        inst.init_duration = None;
+        if healthy && !self.retired.load(Ordering::Acquire) && inst.exited.borrow().is_none() {
+            inst.last_used = Instant::now();
+            self.idle_list().push(inst);
+            return;
+        }
+        self.alive.fetch_sub(1, Ordering::Relaxed);
+        inst.kill().await;
+    }
+
+    /// Stops idle instances unused for longer than the keep-alive.
+    pub async fn reap(&self) {
+        let keep_alive = self.settings.keep_alive;
+        let expired: Vec<Instance> = {
+            let mut idle = self.idle_list();
+            let (old, fresh): (Vec<_>, Vec<_>) = idle.drain(..).partition(|i| i.last_used.elapsed() >= keep_alive);
+            *idle = fresh;
+            old
+        };
+        for inst in expired {
+            self.alive.fetch_sub(1, Ordering::Relaxed);
+            inst.kill().await;
+        }
+    }
+
+    /// No new work; idle instances stop now, busy ones when released.
+    pub async fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+        let idle: Vec<Instance> = self.idle_list().drain(..).collect();
+        for inst in idle {
+            self.alive.fetch_sub(1, Ordering::Relaxed);
+            inst.kill().await;
+        }
+    }
+
+    pub fn alive(&self) -> usize {
+        self.alive.load(Ordering::Relaxed)
+    }
+
+    fn stream_name(&self, instance_id: &str) -> String {
+        let date = time::OffsetDateTime::now_utc().date();
+        format!(
+            "{:04}/{:02}/{:02}/[{}]{}",
+            date.year(),
+            date.month() as u8,
+            date.day(),
+            self.config.version,
+            instance_id
+        )
+    }
+
+    fn environment(&self, runtime_addr: std::net::SocketAddr, stream: &str, handler: Option<&str>) -> Vec<(String, String)> {
+        let c = &self.config;
+        let mut env: Vec<(String, String)> = Vec::new();
+        for kv in &self.image.env {
+            if let Some((k, v)) = kv.split_once('=') {
+                env.push((k.to_string(), v.to_string()));
+            }
+        }
+        for (k, v) in crate::user_env(c) {
+            env.retain(|(ek, _)| *ek != k);
+            env.push((k, v));
+        }
+        let mut set = |k: &str, v: String| {
+            env.retain(|(ek, _)| ek != k);
+            env.push((k.to_string(), v));
+        };
+        set("AWS_LAMBDA_RUNTIME_API", runtime_addr.to_string());
+        if let Some(h) = handler {
+            set("_HANDLER", h.to_string());
+        }
+        if !env_has(&self.image.env, "LAMBDA_TASK_ROOT") {
+            set("LAMBDA_TASK_ROOT", "/var/task".into());
+        }
+        if !env_has(&self.image.env, "LAMBDA_RUNTIME_DIR") {
+            set("LAMBDA_RUNTIME_DIR", "/var/runtime".into());
+        }
+        set("AWS_LAMBDA_FUNCTION_NAME", c.name.clone());
+        set("AWS_LAMBDA_FUNCTION_VERSION", c.version.clone());
+        set("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", c.memory_mb.to_string());
+        set("AWS_LAMBDA_LOG_GROUP_NAME", c.log_group());
+        set("AWS_LAMBDA_LOG_STREAM_NAME", stream.to_string());
+        set("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into());
+        set("AWS_REGION", c.region.clone());
+        set("AWS_DEFAULT_REGION", c.region.clone());
+        set("TZ", ":UTC".into());
+        set("AWS_ACCESS_KEY_ID", c.account.clone());
+        set("AWS_SECRET_ACCESS_KEY", "stratus".into());
+        set("AWS_SESSION_TOKEN", "stratus".into());
+        set("AWS_ENDPOINT_URL", self.settings.endpoint_url.clone());
+        if !env_has(&self.image.env, "PATH") {
+            set("PATH", "/usr/local/bin:/usr/bin/:/bin:/opt/bin".into());
+        }
+        env
+    }
+
+    /// Starts a new instance and waits for its runtime to ask for work.
+    async fn start(&self) -> Result<Instance, AcquireError> {
+        let started = Instant::now();
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let stream = self.stream_name(&id);
+        let log = spawn_log_writer(self.log_path(&stream));
+        let init_failed = |error_type: &str, message: String| AcquireError::InitFailed {
+            error_type: error_type.to_string(),
+            message,
+            log_tail: String::new(),
+        };
+        let (runtime, mut events) = RuntimeApi::bind(RuntimeApiConfig::new(self.config.arn()))
+        .await
+        .map_err(|e| init_failed("Runtime.Unknown", format!("cannot open the Runtime API: {e}")))?;
+        let o = &self.config.image_overrides;
+        let mut argv = o.entry_point.clone().unwrap_or_else(|| self.image.entrypoint.clone());
+        let cmd = o.command.clone().unwrap_or_else(|| self.image.cmd.clone());
+        let handler = self.config.handler.clone().or_else(|| cmd.first().cloned());
+        argv.extend(cmd);
+        let working_dir = o
+            .working_directory
+            .clone()
+            .or_else(|| self.image.working_dir.clone())
+            .filter(|w| !w.is_empty())
+            .unwrap_or_else(|| "/".into());
+        let spec = SandboxSpec {
+            instance_id: id.clone(),
+            image: self.image.clone(),
+            argv,
+            env: self.environment(runtime.addr(), &stream, handler.as_deref()),
+            working_dir,
+            memory_bytes: u64::from(self.config.memory_mb) * 1024 * 1024,
+            tmp_bytes: u64::from(self.config.ephemeral_mb) * 1024 * 1024,
+        };
+        let _ = log.send(LogCmd::BeginTail).await;
+        let mut sandbox = match self.sandbox.start(spec).await {
+            Ok(s) => s,
+            Err(e) => {
+                runtime.shutdown().await;
+                return Err(init_failed("Runtime.Unknown", format!("the function's instance could not start: {e}")));
+            }
+        };
+        if let Some(mut output) = sandbox.take_output() {
+            let log = log.clone();
+            tokio::spawn(async move {
+                while let Some(line) = output.recv().await {
+                    if log.send(LogCmd::Line(line.line)).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        let (cmd_tx, cmd_rx) = mpsc::channel(4);
+        let (exit_tx, exited) = watch::channel(None);
+        tokio::spawn(own_instance(sandbox, cmd_rx, exit_tx));
+        let mut exit_watch = exited.clone();
+        let ready = tokio::time::timeout(self.settings.init_timeout, async {
+            tokio::select! {
+                ev = events.recv() => match ev {
+                    Some(InstanceEvent::Ready) => Ok(()),
+                    Some(InstanceEvent::InitError { error_type, body }) => Err((
+                        error_type,
+                        String::from_utf8_lossy(&body).into_owned(),
+                    )),
+                    None => Err(("Runtime.Unknown".into(), "the Runtime API closed".into())),
+                },
+                r = exit_watch.wait_for(|e| e.is_some()) => {
+                    let e = r.ok().and_then(|g| g.clone());
+                    Err(("Runtime.ExitError".into(), format!("Runtime exited {}", describe_exit(e.as_ref()))))
+                }
+            }
+        })
+        .await;
+        let instance = Instance {
+            id,
+            runtime,
+            cmd: cmd_tx,
+            exited,
+            log,
+            init_duration: Some(started.elapsed()),
+            last_used: Instant::now(),
+        };
+        let failure = match ready {
+            Ok(Ok(())) => return Ok(instance),
+            Ok(Err(f)) => f,
+            Err(_) => (
+                "Runtime.Unknown".into(),
+                format!(
+                    "the runtime did not call the Runtime API within {:.2} seconds of starting",
+                    self.settings.init_timeout.as_secs_f64()
+                ),
+            ),
+        };
+        let log_tail = instance.take_tail().await;
+        instance.kill().await;
+        Err(AcquireError::InitFailed {
+            error_type: failure.0,
+            message: failure.1,
+            log_tail,
+        })
+    }
+
+    fn log_path(&self, stream: &str) -> PathBuf {
+        log_stream_path(&self.settings.logs_dir, &self.config.account, &self.config.region, &self.config.log_group(), stream)
+    }
+}
+
+fn env_has(env: &[String], key: &str) -> bool {
+    env.iter().any(|kv| kv.split_once('=').is_some_and(|(k, _)| k == key))
+}
+
+pub(crate) fn describe_exit(e: Option<&ExitInfo>) -> String {
+    match e {
+        Some(ExitInfo { oom_killed: true, .. }) => "with error: signal: killed (out of memory)".into(),
+        Some(ExitInfo { code: Some(c), .. }) => format!("with error: exit status {c}"),
+        Some(ExitInfo { signal: Some(s), .. }) => format!("with error: signal: {s}"),
+        _ => "unexpectedly".into(),
+    }
+}
+
+/// `logs/<account>/<region>/<group>/<stream>.log`, with `/` in names encoded.
+pub fn log_stream_path(logs_dir: &std::path::Path, account: &str, region: &str, group: &str, stream: &str) -> PathBuf {
+    let enc = |s: &str| s.replace('%', "%25").replace('/', "%2F");
+    logs_dir
+        .join(account)
+        .join(region)
+        .join(enc(group))
+        .join(format!("{}.log", enc(stream)))
+}
+
+/// The single writer of an instance's log stream. Lines are stored as
+/// `<epoch ms>\t<line>`; the tail of the current invocation is kept for
+/// `X-Amz-Log-Result`.
+fn spawn_log_writer(path: PathBuf) -> mpsc::Sender<LogCmd> {
+    let (tx, mut rx) = mpsc::channel::<LogCmd>(1024);
+    tokio::spawn(async move {
+        if let Some(dir) = path.parent() {
+            let _ = tokio::fs::create_dir_all(dir).await;
+        }
+        let mut file = tokio::fs::OpenOptions::new().create(true).append(true).open(&path).await.ok();
+        let mut tail = String::new();
+        while let Some(cmd) = rx.recv().await {
+            match cmd {
+                LogCmd::Line(line) => {
+                    let now = time::OffsetDateTime::now_utc();
+                    let ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+                    if let Some(f) = file.as_mut() {
+                        let _ = f.write_all(format!("{ms}\t{line}\n").as_bytes()).await;
+                    }
+                    tail.push_str(&line);
+                    tail.push('\n');
+                    if tail.len() > 4 * TAIL_BYTES {
+                        let cut = floor_char_boundary(&tail, tail.len() - TAIL_BYTES);
+                        tail.drain(..cut);
+                    }
+                }
+                LogCmd::BeginTail => tail.clear(),
+                LogCmd::TakeTail(reply) => {
+                    let start = floor_char_boundary(&tail, tail.len().saturating_sub(TAIL_BYTES));
+                    let _ = reply.send(tail[start..].to_string());
+                }
+            }
+        }
+        if let Some(mut f) = file {
+            let _ = f.flush().await;
+        }
+    });
+    tx
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// The owning task of a sandbox instance: watches it end, kills it on
+/// request, answers memory probes.
+async fn own_instance(mut sandbox: Box<dyn SandboxInstance>, mut cmds: mpsc::Receiver<InstanceCmd>, exit: watch::Sender<Option<ExitInfo>>) {
+    let info = loop {
+        let cmd = tokio::select! {
+            info = sandbox.wait() => break info,
+            cmd = cmds.recv() => cmd,
+        };
+        match cmd {
+            Some(InstanceCmd::MaxMemory(reply)) => {
+                let _ = reply.send(sandbox.max_memory_used_bytes());
+            }
+            Some(InstanceCmd::Kill) | None => {
+                sandbox.kill().await;
+                break sandbox.wait().await;
+            }
+        }
+    };
+    let _ = exit.send(Some(info));
+    // Keep answering (memory probes after exit, kill of a dead instance).
+    while let Some(cmd) = cmds.recv().await {
+        if let InstanceCmd::MaxMemory(reply) = cmd {
+            let _ = reply.send(sandbox.max_memory_used_bytes());
+        }
+    }
+}

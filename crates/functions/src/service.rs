@@ -1,0 +1,961 @@
+//! The Lambda service: control-plane operations on function
+//! configurations, state transitions (Pending → Active | Failed), and the
+//! invoke path through the pools.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use runtime_api::{Invocation, InvokeOutcome};
+use store::{FunctionRow, Store, StoreError};
+
+use crate::model::{self, *};
+use crate::pool::{describe_exit, AcquireError, Pool, PoolConfig};
+use crate::{ImageError, ImageSource, Sandbox};
+
+#[derive(Debug, Clone)]
+pub struct FunctionsConfig {
+    pub pool: PoolConfig,
+    /// Concurrent executions per account when a function reserves none.
+    pub account_concurrency: usize,
+    /// Largest synchronous request and response payload.
+    pub max_sync_payload: usize,
+    /// Largest asynchronous (`Event`) payload.
+    pub max_async_payload: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FunctionError {
+    #[error("Function not found: {0}")]
+    NotFound(String),
+    #[error("Function already exist: {0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    InvalidParameter(String),
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for FunctionError {
+    fn from(e: StoreError) -> Self {
+        FunctionError::Internal(e.to_string())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    #[error("Function not found: {0}")]
+    NotFound(String),
+    #[error("The operation cannot be performed at this time. The function is currently in the following state: {0}")]
+    NotReady(&'static str),
+    #[error("{0}")]
+    InvalidParameter(String),
+    #[error("Could not parse request body into json: {0}")]
+    InvalidContent(String),
+    #[error("Request must be smaller than {limit} bytes for the {operation} operation")]
+    TooLarge { limit: usize, operation: &'static str },
+    #[error("Rate Exceeded.")]
+    Throttled { reason: &'static str },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The request of a `CreateFunction`.
+#[derive(Debug, Clone, Default)]
+pub struct CreateFunction {
+    pub name: String,
+    pub role: String,
+    pub package_type: Option<String>,
+    pub image_uri: Option<String>,
+    pub has_zip: bool,
+    pub handler: Option<String>,
+    pub runtime: Option<String>,
+    pub description: Option<String>,
+    pub timeout_s: Option<i64>,
+    pub memory_mb: Option<i64>,
+    pub ephemeral_mb: Option<i64>,
+    pub environment: Option<BTreeMap<String, String>>,
+    pub image_overrides: Option<ImageOverrides>,
+    pub architectures: Option<Vec<String>>,
+    pub publish: bool,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The request of an `UpdateFunctionConfiguration` (absent = unchanged).
+#[derive(Debug, Clone, Default)]
+pub struct UpdateConfiguration {
+    pub role: Option<String>,
+    pub handler: Option<String>,
+    pub description: Option<String>,
+    pub timeout_s: Option<i64>,
+    pub memory_mb: Option<i64>,
+    pub ephemeral_mb: Option<i64>,
+    pub environment: Option<BTreeMap<String, String>>,
+    pub image_overrides: Option<ImageOverrides>,
+    pub revision_id: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct InvokeRequest {
+    pub account: String,
+    pub region: String,
+    pub function: String,
+    pub qualifier: Option<String>,
+    pub payload: Bytes,
+    /// `RequestResponse`, `Event` or `DryRun`.
+    pub invocation_type: String,
+    pub tail_log: bool,
+    pub client_context: Option<String>,
+    pub request_id: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct InvokeResult {
+    pub status: u16,
+    pub payload: Bytes,
+    /// `Unhandled` when the function or its runtime failed.
+    pub function_error: Option<String>,
+    pub executed_version: String,
+    /// Last 4 KB of the invocation's log when asked for.
+    pub log_tail: Option<String>,
+}
+
+type PoolKey = (String, String, String, String);
+
+/// The Lambda service.
+pub struct Functions {
+    store: Arc<Store>,
+    images: Arc<dyn ImageSource>,
+    sandbox: Arc<dyn Sandbox>,
+    config: FunctionsConfig,
+    pools: Mutex<HashMap<PoolKey, Arc<Pool>>>,
+}
+
+fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn new_revision() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn parse_config(json: &str) -> Result<FunctionConfig, FunctionError> {
+    serde_json::from_str(json).map_err(|e| FunctionError::Internal(format!("stored configuration is unreadable: {e}")))
+}
+
+fn to_json(c: &FunctionConfig) -> Result<String, FunctionError> {
+    serde_json::to_string(c).map_err(|e| FunctionError::Internal(e.to_string()))
+}
+
+fn check_range(field: &str, value: i64, min: i64, max: i64) -> Result<u32, FunctionError> {
+    if value < min || value > max {
+        return Err(FunctionError::Validation(format!(
+            "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: Member must have value {}",
+            if value < min {
+                format!("greater than or equal to {min}")
+            } else {
+                format!("less than or equal to {max}")
+            }
+        )));
+    }
+    Ok(value as u32)
+}
+
+fn check_environment(env: &BTreeMap<String, String>) -> Result<(), FunctionError> {
+    let reserved: Vec<&str> = env
+        .keys()
+        .filter(|k| model::RESERVED_ENV.contains(&k.as_str()))
+        .map(String::as_str)
+        .collect();
+    if !reserved.is_empty() {
+        return Err(FunctionError::InvalidParameter(format!(
+            "Lambda was unable to configure your environment variables because the environment variables you have provided contains reserved keys that are currently not supported for modification. Reserved keys used in this request: {}",
+            reserved.join(", ")
+        )));
+    }
+    let size: usize = env.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if size > MAX_ENV_BYTES {
+        return Err(FunctionError::InvalidParameter(format!(
+            "Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: {size}"
+        )));
+    }
+    for k in env.keys() {
+        let ok = k.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+            && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !ok {
+            return Err(FunctionError::Validation(format!(
+                "1 validation error detected: Value at 'environment.variables' failed to satisfy constraint: Map keys must satisfy constraint: [Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+] (key {k:?})"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Splits a `FunctionName` path value: a name, `name:qualifier`, a partial
+/// ARN `account:function:name[:qualifier]` or a full ARN.
+pub fn parse_function_ref(s: &str) -> Result<(String, Option<String>), FunctionError> {
+    let invalid = || {
+        FunctionError::Validation(format!(
+            "1 validation error detected: Value '{s}' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{{2}}(-gov)?-[a-z]+-\\d{{1}}:)?(\\d{{12}}:)?(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
+        ))
+    };
+    let parts: Vec<&str> = s.split(':').collect();
+    let (name, qualifier) = match parts.as_slice() {
+        [name] => (*name, None),
+        [name, q] => (*name, Some(*q)),
+        [_account, "function", name] => (*name, None),
+        [_account, "function", name, q] => (*name, Some(*q)),
+        ["arn", _, "lambda", _region, _account, "function", name] => (*name, None),
+        ["arn", _, "lambda", _region, _account, "function", name, q] => (*name, Some(*q)),
+        _ => return Err(invalid()),
+    };
+    if !is_valid_function_name(name) || qualifier.is_some_and(|q| q.is_empty() || q.len() > 128) {
+        return Err(invalid());
+    }
+    Ok((name.to_string(), qualifier.map(str::to_string)))
+}
+
+impl Functions {
+    pub fn new(store: Arc<Store>, images: Arc<dyn ImageSource>, sandbox: Arc<dyn Sandbox>, config: FunctionsConfig) -> Arc<Functions> {
+        let f = Arc::new(Functions {
+            store,
+            images,
+            sandbox,
+            config,
+            pools: Mutex::new(HashMap::new()),
+        });
+        let weak = Arc::downgrade(&f);
+        let every = (f.config.pool.keep_alive / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(f) = weak.upgrade() else { break };
+                let pools: Vec<Arc<Pool>> = f.pool_map().values().cloned().collect();
+                for p in pools {
+                    p.reap().await;
+                }
+            }
+        });
+        f
+    }
+
+    pub fn sandbox_name(&self) -> &'static str {
+        self.sandbox.name()
+    }
+
+    fn pool_map(&self) -> std::sync::MutexGuard<'_, HashMap<PoolKey, Arc<Pool>>> {
+        self.pools.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn row(&self, account: &str, region: &str, name: &str) -> Result<FunctionRow, FunctionError> {
+        self.store
+            .function_get(account, region, name)
+            .await?
+            .ok_or_else(|| FunctionError::NotFound(function_arn(region, account, name)))
+    }
+
+    /// Re-runs activation of functions a previous process left `Pending`.
+    pub async fn recover(self: &Arc<Self>) -> Result<(), FunctionError> {
+        for row in self.store.function_all().await? {
+            let c = parse_config(&row.latest_json)?;
+            if c.state == State::Pending || c.last_update_status == Some(UpdateStatus::InProgress) {
+                self.clone().spawn_activation(row.account.clone(), row.region.clone(), row.name.clone(), c.revision_id.clone());
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn create(self: &Arc<Self>, account: &str, region: &str, req: CreateFunction) -> Result<FunctionConfig, FunctionError> {
+        if !is_valid_function_name(&req.name) {
+            return Err(FunctionError::Validation(format!(
+                "1 validation error detected: Value '{}' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{{2}}(-gov)?-[a-z]+-\\d{{1}}:)?(\\d{{12}}:)?(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?",
+                req.name
+            )));
+        }
+        if !is_valid_role_arn(&req.role) {
+            return Err(FunctionError::Validation(format!(
+                "1 validation error detected: Value '{}' at 'role' failed to satisfy constraint: Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*)?:iam::\\d{{12}}:role/?[a-zA-Z_0-9+=,.@\\-_/]+",
+                req.role
+            )));
+        }
+        let package_type = match req.package_type.as_deref() {
+            Some("Image") => PackageType::Image,
+            None | Some("Zip") => PackageType::Zip,
+            Some(other) => {
+                return Err(FunctionError::Validation(format!(
+                    "1 validation error detected: Value '{other}' at 'packageType' failed to satisfy constraint: Member must satisfy enum value set: [Image, Zip]"
+                )))
+            }
+        };
+        if package_type == PackageType::Zip {
+            return Err(FunctionError::InvalidParameter(
+                "Stratus runs container-image functions for now: pass --package-type Image --code ImageUri=<registry>/<repo>:<tag> (zip functions come later)".into(),
+            ));
+        }
+        if req.runtime.is_some() {
+            return Err(FunctionError::InvalidParameter(
+                "Runtime and Handler are not supported for package type Image; the image's CMD (or ImageConfig.Command) names the handler".into(),
+            ));
+        }
+        if req.has_zip {
+            return Err(FunctionError::InvalidParameter("Please don't provide ImageUri when updating a function with packageType Zip.".into()));
+        }
+        let image_uri = req
+            .image_uri
+            .clone()
+            .ok_or_else(|| FunctionError::InvalidParameter("Please provide ImageUri when creating a function with packageType Image.".into()))?;
+        let timeout_s = check_range("timeout", req.timeout_s.unwrap_or(DEFAULT_TIMEOUT_S.into()), 1, MAX_TIMEOUT_S.into())?;
+        let memory_mb = check_range("memorySize", req.memory_mb.unwrap_or(DEFAULT_MEMORY_MB.into()), MIN_MEMORY_MB.into(), MAX_MEMORY_MB.into())?;
+        let ephemeral_mb = check_range(
+            "ephemeralStorage.size",
+            req.ephemeral_mb.unwrap_or(DEFAULT_EPHEMERAL_MB.into()),
+            512,
+            MAX_EPHEMERAL_MB.into(),
+        )?;
+        if let Some(env) = &req.environment {
+            check_environment(env)?;
+        }
+        let architectures = req.architectures.clone().unwrap_or_else(|| vec!["x86_64".into()]);
+        if architectures.len() != 1 || !matches!(architectures[0].as_str(), "x86_64" | "arm64") {
+            return Err(FunctionError::Validation(
+                "1 validation error detected: Value at 'architectures' failed to satisfy constraint: Member must have length less than or equal to 1, and members must be x86_64 or arm64".into(),
+            ));
+        }
+        let image = self.resolve_image(account, region, &image_uri).await?;
+        let config = FunctionConfig {
+            name: req.name.clone(),
+            account: account.to_string(),
+            region: region.to_string(),
+            version: LATEST.into(),
+            package_type,
+            role: req.role,
+            handler: req.handler,
+            runtime: None,
+            description: req.description.unwrap_or_default(),
+            timeout_s,
+            memory_mb,
+            ephemeral_mb,
+            environment: req.environment,
+            image_overrides: req.image_overrides.unwrap_or_default(),
+            architectures,
+            code: CodeRef {
+                image_uri,
+                repository: image.repository.clone(),
+                digest: image.manifest_digest.clone(),
+            },
+            code_sha256: image.manifest_digest.trim_start_matches("sha256:").to_string(),
+            code_size: 0,
+            state: State::Pending,
+            state_reason: Some("The function is being created.".into()),
+            state_reason_code: Some("Creating".into()),
+            last_update_status: None,
+            last_update_reason: None,
+            last_update_reason_code: None,
+            last_modified_ms: now_ms(),
+            revision_id: new_revision(),
+            tracing_mode: "PassThrough".into(),
+        };
+        let row = FunctionRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            account: account.to_string(),
+            region: region.to_string(),
+            name: req.name.clone(),
+            created_at_ms: now_ms(),
+            latest_json: to_json(&config)?,
+            next_version: 1,
+            reserved_concurrency: None,
+            tags_json: serde_json::to_string(&req.tags).unwrap_or_else(|_| "{}".into()),
+            policy_json: None,
+        };
+        if !self.store.function_insert(&row).await? {
+            return Err(FunctionError::AlreadyExists(req.name));
+        }
+        self.clone()
+            .spawn_activation(account.to_string(), region.to_string(), req.name.clone(), config.revision_id.clone());
+        Ok(config)
+    }
+
+    async fn resolve_image(&self, account: &str, region: &str, uri: &str) -> Result<crate::ResolvedImage, FunctionError> {
+        self.images.resolve(account, region, uri).await.map_err(|e| match e {
+            ImageError::Invalid(m) => FunctionError::InvalidParameter(m),
+            ImageError::Internal(m) => FunctionError::Internal(m),
+        })
+    }
+
+    /// Unpacks the image in the background and moves the function to
+    /// `Active` (or `Failed`), unless its code changed meanwhile.
+    fn spawn_activation(self: Arc<Self>, account: String, region: String, name: String, revision: String) {
+        tokio::spawn(async move {
+            let outcome = async {
+                let row = self.row(&account, &region, &name).await?;
+                let c = parse_config(&row.latest_json)?;
+                let image = self.resolve_image(&account, &region, &c.code.image_uri).await?;
+                if image.manifest_digest != c.code.digest {
+                    // The tag moved since the function pinned its digest:
+                    // the pinned digest is what runs.
+                    let pinned = format!("{}@{}", c.code.repository, c.code.digest);
+                    let image = self.resolve_image(&account, &region, &pinned).await?;
+                    return self.sandbox.prepare(&image).await.map_err(FunctionError::Internal);
+                }
+                self.sandbox.prepare(&image).await.map_err(FunctionError::Internal)
+            }
+            .await;
+            let result = self
+                .finish_activation(&account, &region, &name, &revision, outcome.map_err(|e| e.to_string()))
+                .await;
+            if let Err(e) = result {
+                tracing::warn!(function = %name, error = %e, "could not record the function's state");
+            }
+        });
+    }
+
+    async fn finish_activation(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+        revision: &str,
+        outcome: Result<(), String>,
+    ) -> Result<(), FunctionError> {
+        let mut row = self.row(account, region, name).await?;
+        let mut c = parse_config(&row.latest_json)?;
+        if c.revision_id != revision {
+            return Ok(()); // changed again meanwhile; that change activates itself
+        }
+        let creating = c.state == State::Pending;
+        match outcome {
+            Ok(()) => {
+                c.state = State::Active;
+                c.state_reason = None;
+                c.state_reason_code = None;
+                if !creating {
+                    c.last_update_status = Some(UpdateStatus::Successful);
+                    c.last_update_reason = None;
+                    c.last_update_reason_code = None;
+                } else {
+                    c.last_update_status = Some(UpdateStatus::Successful);
+                }
+            }
+            Err(message) => {
+                tracing::warn!(function = %name, %message, "function image could not be prepared");
+                let reason = format!("The image could not be prepared to run: {message}");
+                if creating {
+                    c.state = State::Failed;
+                    c.state_reason = Some(reason.clone());
+                    c.state_reason_code = Some("InvalidImage".into());
+                }
+                c.last_update_status = Some(UpdateStatus::Failed);
+                c.last_update_reason = Some(reason);
+                c.last_update_reason_code = Some("InvalidImage".into());
+            }
+        }
+        row.latest_json = to_json(&c)?;
+        self.store.function_update(&row).await?;
+        Ok(())
+    }
+
+    /// A configuration (`$LATEST` or a published version), with the
+    /// function's tags and reserved concurrency.
+    pub async fn get(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+        qualifier: Option<&str>,
+    ) -> Result<(FunctionConfig, BTreeMap<String, String>, Option<i64>), FunctionError> {
+        let row = self.row(account, region, name).await?;
+        let tags: BTreeMap<String, String> = serde_json::from_str(&row.tags_json).unwrap_or_default();
+        let config = self.config_of(&row, qualifier).await?;
+        Ok((config, tags, row.reserved_concurrency))
+    }
+
+    async fn config_of(&self, row: &FunctionRow, qualifier: Option<&str>) -> Result<FunctionConfig, FunctionError> {
+        match qualifier {
+            None | Some(LATEST) => parse_config(&row.latest_json),
+            Some(q) => {
+                let not_found = || FunctionError::NotFound(format!("{}:{q}", function_arn(&row.region, &row.account, &row.name)));
+                let version: i64 = q.parse().map_err(|_| not_found())?;
+                let json = self.store.function_version_get(&row.id, version).await?.ok_or_else(not_found)?;
+                parse_config(&json)
+            }
+        }
+    }
+
+    /// A page of functions by name, strictly after `marker`.
+    pub async fn list(&self, account: &str, region: &str, marker: Option<&str>, max: i64) -> Result<(Vec<FunctionConfig>, Option<String>), FunctionError> {
+        let max = max.clamp(1, 50);
+        let rows = self.store.function_list(account, region, marker, max + 1).await?;
+        let more = rows.len() as i64 > max;
+        let mut out = Vec::new();
+        for r in rows.iter().take(max as usize) {
+            out.push(parse_config(&r.latest_json)?);
+        }
+        let next = if more { out.last().map(|c| c.name.clone()) } else { None };
+        Ok((out, next))
+    }
+
+    pub async fn update_code(self: &Arc<Self>, account: &str, region: &str, name: &str, image_uri: Option<String>, has_zip: bool, revision_id: Option<String>) -> Result<FunctionConfig, FunctionError> {
+        let mut row = self.row(account, region, name).await?;
+        let mut c = parse_config(&row.latest_json)?;
+        check_revision(&c, revision_id.as_deref())?;
+        if c.state == State::Pending || c.last_update_status == Some(UpdateStatus::InProgress) {
+            return Err(in_progress(&c));
+        }
+        if has_zip {
+            return Err(FunctionError::InvalidParameter("Please don't provide ZipFile when updating a function with packageType Image.".into()));
+        }
+        let uri = image_uri.ok_or_else(|| FunctionError::InvalidParameter("Please provide ImageUri when updating a function with packageType Image.".into()))?;
+        let image = self.resolve_image(account, region, &uri).await?;
+        c.code = CodeRef {
+            image_uri: uri,
+            repository: image.repository.clone(),
+            digest: image.manifest_digest.clone(),
+        };
+        c.code_sha256 = image.manifest_digest.trim_start_matches("sha256:").to_string();
+        self.begin_update(&mut row, &mut c).await?;
+        Ok(c)
+    }
+
+    pub async fn update_configuration(self: &Arc<Self>, account: &str, region: &str, name: &str, u: UpdateConfiguration) -> Result<FunctionConfig, FunctionError> {
+        let mut row = self.row(account, region, name).await?;
+        let mut c = parse_config(&row.latest_json)?;
+        check_revision(&c, u.revision_id.as_deref())?;
+        if c.state == State::Pending || c.last_update_status == Some(UpdateStatus::InProgress) {
+            return Err(in_progress(&c));
+        }
+        if let Some(role) = u.role {
+            if !is_valid_role_arn(&role) {
+                return Err(FunctionError::Validation(format!(
+                    "1 validation error detected: Value '{role}' at 'role' failed to satisfy constraint: Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*)?:iam::\\d{{12}}:role/?[a-zA-Z_0-9+=,.@\\-_/]+"
+                )));
+            }
+            c.role = role;
+        }
+        if let Some(t) = u.timeout_s {
+            c.timeout_s = check_range("timeout", t, 1, MAX_TIMEOUT_S.into())?;
+        }
+        if let Some(m) = u.memory_mb {
+            c.memory_mb = check_range("memorySize", m, MIN_MEMORY_MB.into(), MAX_MEMORY_MB.into())?;
+        }
+        if let Some(e) = u.ephemeral_mb {
+            c.ephemeral_mb = check_range("ephemeralStorage.size", e, 512, MAX_EPHEMERAL_MB.into())?;
+        }
+        if let Some(env) = u.environment {
+            check_environment(&env)?;
+            c.environment = Some(env);
+        }
+        if let Some(o) = u.image_overrides {
+            c.image_overrides = o;
+        }
+        if let Some(d) = u.description {
+            c.description = d;
+        }
+        if let Some(h) = u.handler {
+            c.handler = Some(h);
+        }
+        self.begin_update(&mut row, &mut c).await?;
+        Ok(c)
+    }
+
+    async fn begin_update(self: &Arc<Self>, row: &mut FunctionRow, c: &mut FunctionConfig) -> Result<(), FunctionError> {
+        c.revision_id = new_revision();
+        c.last_modified_ms = now_ms();
+        c.last_update_status = Some(UpdateStatus::InProgress);
+        c.last_update_reason = Some("The function is being created.".into());
+        c.last_update_reason_code = Some("Creating".into());
+        row.latest_json = to_json(c)?;
+        if !self.store.function_update(row).await? {
+            return Err(FunctionError::NotFound(c.arn()));
+        }
+        self.retire_pools(&c.account, &c.region, &c.name, Some(LATEST)).await;
+        self.clone()
+            .spawn_activation(c.account.clone(), c.region.clone(), c.name.clone(), c.revision_id.clone());
+        Ok(())
+    }
+
+    pub async fn delete(&self, account: &str, region: &str, name: &str, qualifier: Option<&str>) -> Result<(), FunctionError> {
+        let row = self.row(account, region, name).await?;
+        match qualifier {
+            None => {
+                self.store.function_delete(&row.id).await?;
+                self.retire_pools(account, region, name, None).await;
+            }
+            Some(LATEST) => {
+                return Err(FunctionError::InvalidParameter(
+                    "$LATEST version cannot be deleted without deleting the function.".into(),
+                ))
+            }
+            Some(q) => {
+                let version: i64 = q
+                    .parse()
+                    .map_err(|_| FunctionError::NotFound(format!("{}:{q}", function_arn(region, account, name))))?;
+                if !self.store.function_version_delete(&row.id, version).await? {
+                    return Err(FunctionError::NotFound(format!("{}:{q}", function_arn(region, account, name))));
+                }
+                self.retire_pools(account, region, name, Some(q)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Retires the pools of a function (or of one of its versions).
+    async fn retire_pools(&self, account: &str, region: &str, name: &str, version: Option<&str>) {
+        let retired: Vec<Arc<Pool>> = {
+            let mut pools = self.pool_map();
+            let keys: Vec<PoolKey> = pools
+                .keys()
+                .filter(|k| k.0 == account && k.1 == region && k.2 == name && version.is_none_or(|v| k.3.starts_with(&format!("{v}#"))))
+                .cloned()
+                .collect();
+            keys.iter().filter_map(|k| pools.remove(k)).collect()
+        };
+        for p in retired {
+            p.retire().await;
+        }
+    }
+
+    /// Stops every instance (server shutdown).
+    pub async fn shutdown(&self) {
+        let pools: Vec<Arc<Pool>> = self.pool_map().drain().map(|(_, p)| p).collect();
+        for p in pools {
+            p.retire().await;
+        }
+    }
+
+    /// Number of running instances of a function (all versions).
+    pub fn instances(&self, account: &str, region: &str, name: &str) -> usize {
+        self.pool_map()
+            .iter()
+            .filter(|(k, _)| k.0 == account && k.1 == region && k.2 == name)
+            .map(|(_, p)| p.alive())
+            .sum()
+    }
+
+    async fn pool_for(&self, row: &FunctionRow, config: &FunctionConfig) -> Result<Arc<Pool>, InvokeError> {
+        let key: PoolKey = (
+            row.account.clone(),
+            row.region.clone(),
+            row.name.clone(),
+            format!("{}#{}", config.version, config.revision_id),
+        );
+        let limit = row
+            .reserved_concurrency
+            .map(|r| r.max(0) as usize)
+            .unwrap_or(self.config.account_concurrency);
+        if let Some(p) = self.pool_map().get(&key) {
+            p.set_limit(limit);
+            return Ok(p.clone());
+        }
+        let pinned = format!("{}@{}", config.code.repository, config.code.digest);
+        let image = self.images.resolve(&row.account, &row.region, &pinned).await.map_err(|e| match e {
+            ImageError::Invalid(m) => InvokeError::Internal(format!("the function's image is gone from the registry: {m}")),
+            ImageError::Internal(m) => InvokeError::Internal(m),
+        })?;
+        let pool = Arc::new(Pool::new(config.clone(), image, self.sandbox.clone(), self.config.pool.clone(), limit));
+        let mut pools = self.pool_map();
+        Ok(pools.entry(key).or_insert(pool).clone())
+    }
+
+    /// Invokes a function.
+    pub async fn invoke(self: &Arc<Self>, req: InvokeRequest) -> Result<InvokeResult, InvokeError> {
+        let (name, path_qualifier) = parse_function_ref(&req.function).map_err(|e| InvokeError::InvalidParameter(e.to_string()))?;
+        let qualifier = match (path_qualifier, req.qualifier.clone()) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(InvokeError::InvalidParameter(
+                    "The derived qualifier from the function name does not match the specified qualifier.".into(),
+                ))
+            }
+            (a, b) => a.or(b),
+        };
+        let row = self
+            .store
+            .function_get(&req.account, &req.region, &name)
+            .await
+            .map_err(|e| InvokeError::Internal(e.to_string()))?
+            .ok_or_else(|| InvokeError::NotFound(function_arn(&req.region, &req.account, &name)))?;
+        let config = self.config_of(&row, qualifier.as_deref()).await.map_err(|e| match e {
+            FunctionError::NotFound(m) => InvokeError::NotFound(m),
+            other => InvokeError::Internal(other.to_string()),
+        })?;
+        match config.state {
+            State::Active => {}
+            State::Pending => return Err(InvokeError::NotReady("Pending")),
+            State::Failed => return Err(InvokeError::NotReady("Failed")),
+            State::Inactive => return Err(InvokeError::NotReady("Inactive")),
+        }
+        let event = match req.invocation_type.as_str() {
+            "RequestResponse" => false,
+            "Event" => true,
+            "DryRun" => {
+                return Ok(InvokeResult {
+                    status: 204,
+                    payload: Bytes::new(),
+                    function_error: None,
+                    executed_version: config.version.clone(),
+                    log_tail: None,
+                })
+            }
+            other => {
+                return Err(InvokeError::InvalidParameter(format!(
+                    "1 validation error detected: Value '{other}' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]"
+                )))
+            }
+        };
+        let limit = if event { self.config.max_async_payload } else { self.config.max_sync_payload };
+        if req.payload.len() > limit {
+            return Err(InvokeError::TooLarge {
+                limit,
+                operation: "InvokeFunction",
+            });
+        }
+        if !req.payload.is_empty() {
+            serde_json::from_slice::<serde::de::IgnoredAny>(&req.payload).map_err(|e| InvokeError::InvalidContent(e.to_string()))?;
+        }
+        if row.reserved_concurrency == Some(0) {
+            return Err(InvokeError::Throttled {
+                reason: "ReservedFunctionConcurrentInvocationLimitExceeded",
+            });
+        }
+        let pool = self.pool_for(&row, &config).await?;
+        if event {
+            let this = self.clone();
+            tokio::spawn(async move {
+                this.run_event(pool, req).await;
+            });
+            return Ok(InvokeResult {
+                status: 202,
+                payload: Bytes::new(),
+                function_error: None,
+                executed_version: config.version.clone(),
+                log_tail: None,
+            });
+        }
+        self.run(&pool, &req).await
+    }
+
+    /// An asynchronous invocation: up to two retries with backoff when the
+    /// function fails or is throttled.
+    async fn run_event(&self, pool: Arc<Pool>, req: InvokeRequest) {
+        let mut delay = Duration::from_secs(1);
+        for attempt in 0..3 {
+            match self.run(&pool, &req).await {
+                Ok(r) if r.function_error.is_none() => return,
+                Ok(_) | Err(InvokeError::Throttled { .. }) => {
+                    tracing::info!(function = %pool.config.name, attempt, "asynchronous invocation failed; retrying");
+                }
+                Err(e) => {
+                    tracing::warn!(function = %pool.config.name, error = %e, "asynchronous invocation dropped");
+                    return;
+                }
+            }
+            if attempt < 2 {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+        }
+    }
+
+    async fn run(&self, pool: &Pool, req: &InvokeRequest) -> Result<InvokeResult, InvokeError> {
+        let config = &pool.config;
+        let inst = match pool.acquire().await {
+            Ok(i) => i,
+            Err(AcquireError::Throttled) => {
+                return Err(InvokeError::Throttled {
+                    reason: if config_reserved(pool) {
+                        "ReservedFunctionConcurrentInvocationLimitExceeded"
+                    } else {
+                        "ConcurrentInvocationLimitExceeded"
+                    },
+                })
+            }
+            Err(AcquireError::InitFailed { error_type, message, log_tail }) => {
+                let body = serde_json::json!({"errorType": error_type, "errorMessage": format!("RequestId: {} Error: {message}", req.request_id)});
+                let mut tail = log_tail;
+                tail.push_str(&format!(
+                    "START RequestId: {} Version: {}\nEND RequestId: {}\nREPORT RequestId: {}\tDuration: 0.00 ms\tBilled Duration: 0 ms\tMemory Size: {} MB\tMax Memory Used: 0 MB\tStatus: error\tError Type: {error_type}\n",
+                    req.request_id, config.version, req.request_id, req.request_id, config.memory_mb
+                ));
+                return Ok(InvokeResult {
+                    status: 200,
+                    payload: Bytes::from(body.to_string()),
+                    function_error: Some("Unhandled".into()),
+                    executed_version: config.version.clone(),
+                    log_tail: req.tail_log.then_some(tail),
+                });
+            }
+        };
+        tracing::debug!(function = %config.name, version = %config.version, instance = %inst.id, request_id = %req.request_id, cold = inst.init_duration.is_some(), "invoke");
+        inst.begin_tail().await;
+        inst.log(format!("START RequestId: {} Version: {}", req.request_id, config.version)).await;
+        let started = Instant::now();
+        let deadline = std::time::SystemTime::now() + Duration::from_secs(config.timeout_s.into());
+        let invocation = Invocation {
+            request_id: req.request_id.clone(),
+            payload: req.payload.clone(),
+            deadline,
+            invoked_function_arn: match &req.qualifier {
+                Some(q) => format!("{}:{q}", config.arn()),
+                None => config.arn(),
+            },
+            trace_id: None,
+            client_context: req.client_context.clone(),
+            cognito_identity: None,
+            content_type: None,
+        };
+        let mut exited = inst.exited.clone();
+        let timeout = Duration::from_secs(config.timeout_s.into());
+        let outcome = tokio::select! {
+            r = tokio::time::timeout(timeout, inst.runtime.invoke(invocation)) => match r {
+                Ok(Ok(o)) => Outcome::Done(o),
+                Ok(Err(e)) => Outcome::Platform("Runtime.Unknown".into(), format!("the Runtime API failed: {e}")),
+                Err(_) => Outcome::TimedOut,
+            },
+            r = exited.wait_for(|e| e.is_some()) => Outcome::Exited(r.ok().and_then(|g| g.clone())),
+        };
+        let duration = started.elapsed();
+        let mut healthy = true;
+        let (payload, function_error, status_note) = match outcome {
+            Outcome::Done(InvokeOutcome::Response { body, .. }) => (body, None, None),
+            Outcome::Done(InvokeOutcome::FunctionError { body, .. }) => (body, Some("Unhandled"), None),
+            Outcome::Done(InvokeOutcome::InitError { body, .. }) => {
+                healthy = false;
+                (body, Some("Unhandled"), Some(("error", "Runtime.InitError")))
+            }
+            Outcome::Done(InvokeOutcome::ResponseTooLarge { size, limit }) => {
+                let body = serde_json::json!({"errorType": "Function.ResponseSizeTooLarge", "errorMessage": format!("Response payload size ({size} bytes) exceeded maximum allowed payload size ({limit} bytes).")});
+                (Bytes::from(body.to_string()), Some("Unhandled"), None)
+            }
+            Outcome::TimedOut => {
+                healthy = false;
+                let msg = format!(
+                    "RequestId: {} Error: Task timed out after {:.2} seconds",
+                    req.request_id,
+                    timeout.as_secs_f64()
+                );
+                let body = serde_json::json!({"errorType": "Sandbox.Timedout", "errorMessage": msg});
+                (Bytes::from(body.to_string()), Some("Unhandled"), Some(("timeout", "Sandbox.Timedout")))
+            }
+            Outcome::Exited(e) => {
+                healthy = false;
+                let oom = e.as_ref().is_some_and(|e| e.oom_killed);
+                let error_type = if oom { "Runtime.OutOfMemory" } else { "Runtime.ExitError" };
+                let body = serde_json::json!({"errorType": error_type, "errorMessage": format!("RequestId: {} Error: Runtime exited {}", req.request_id, describe_exit(e.as_ref()))});
+                (Bytes::from(body.to_string()), Some("Unhandled"), Some(("error", error_type)))
+            }
+            Outcome::Platform(t, m) => {
+                healthy = false;
+                let body = serde_json::json!({"errorType": t, "errorMessage": format!("RequestId: {} Error: {m}", req.request_id)});
+                (Bytes::from(body.to_string()), Some("Unhandled"), Some(("error", "Runtime.Unknown")))
+            }
+        };
+        if status_note.is_some_and(|(s, _)| s == "timeout") {
+            inst.log(format!(
+                "{} {} Task timed out after {:.2} seconds",
+                aws_now(),
+                req.request_id,
+                timeout.as_secs_f64()
+            ))
+            .await;
+        }
+        let ms = duration.as_secs_f64() * 1000.0;
+        let mut report = format!(
+            "REPORT RequestId: {}\tDuration: {ms:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB\tMax Memory Used: {} MB",
+            req.request_id,
+            ms.ceil() as u64,
+            config.memory_mb,
+            inst.max_memory_mb().await
+        );
+        if let Some(init) = inst.init_duration {
+            report.push_str(&format!("\tInit Duration: {:.2} ms", init.as_secs_f64() * 1000.0));
+        }
+        if let Some((status, error_type)) = status_note {
+            report.push_str(&format!("\tStatus: {status}\tError Type: {error_type}"));
+        }
+        inst.log(format!("END RequestId: {}", req.request_id)).await;
+        inst.log(report).await;
+        let tail = if req.tail_log { Some(inst.take_tail().await) } else { None };
+        pool.release(inst, healthy).await;
+        Ok(InvokeResult {
+            status: 200,
+            payload,
+            function_error: function_error.map(str::to_string),
+            executed_version: config.version.clone(),
+            log_tail: tail,
+        })
+    }
+}
+
+fn config_reserved(_pool: &Pool) -> bool {
+    false
+}
+
+enum Outcome {
+    Done(InvokeOutcome),
+    TimedOut,
+    Exited(Option<crate::ExitInfo>),
+    Platform(String, String),
+}
+
+fn aws_now() -> String {
+    let t = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+fn check_revision(c: &FunctionConfig, expected: Option<&str>) -> Result<(), FunctionError> {
+    match expected {
+        Some(r) if r != c.revision_id => Err(FunctionError::Conflict(
+            "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn in_progress(c: &FunctionConfig) -> FunctionError {
+    FunctionError::Conflict(format!(
+        "The operation cannot be performed at this time. An update is in progress for resource: {}",
+        c.arn()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_function_references() {
+        let ok = |s: &str| parse_function_ref(s).expect(s);
+        assert_eq!(ok("demo"), ("demo".into(), None));
+        assert_eq!(ok("demo:live"), ("demo".into(), Some("live".into())));
+        assert_eq!(ok("000000000000:function:demo"), ("demo".into(), None));
+        assert_eq!(ok("arn:aws:lambda:us-east-1:000000000000:function:demo:$LATEST"), ("demo".into(), Some("$LATEST".into())));
+        for bad in ["", "a b", "arn:aws:s3:::bucket", "demo:", "x:y:z"] {
+            assert!(parse_function_ref(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn environment_rules() {
+        let mut env = BTreeMap::new();
+        env.insert("STAGE".to_string(), "dev".to_string());
+        assert!(check_environment(&env).is_ok());
+        env.insert("AWS_REGION".to_string(), "x".to_string());
+        assert!(matches!(check_environment(&env), Err(FunctionError::InvalidParameter(_))));
+        let mut big = BTreeMap::new();
+        big.insert("BIG".to_string(), "x".repeat(5000));
+        assert!(matches!(check_environment(&big), Err(FunctionError::InvalidParameter(_))));
+    }
+}
