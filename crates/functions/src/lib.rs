@@ -19,8 +19,8 @@ use tokio::sync::mpsc;
 pub use model::{CodeRef, FunctionConfig, ImageOverrides, PackageType, State, UpdateStatus};
 pub use pool::PoolConfig;
 pub use service::{
-    parse_function_ref, CreateFunction, FunctionError, Functions, FunctionsConfig, InvokeError, InvokeRequest, InvokeResult,
-    UpdateConfiguration,
+    parse_function_ref, CreateFunction, FunctionError, Functions, FunctionsConfig, InvokeError,
+    InvokeRequest, InvokeResult, UpdateConfiguration,
 };
 
 /// An image resolved in the built-in registry.
@@ -54,7 +54,12 @@ pub enum ImageError {
 /// Resolves `ImageUri`s against the built-in registry.
 #[async_trait::async_trait]
 pub trait ImageSource: Send + Sync + 'static {
-    async fn resolve(&self, account: &str, region: &str, image_uri: &str) -> Result<ResolvedImage, ImageError>;
+    async fn resolve(
+        &self,
+        account: &str,
+        region: &str,
+        image_uri: &str,
+    ) -> Result<ResolvedImage, ImageError>;
 }
 
 /// A line a function instance printed.

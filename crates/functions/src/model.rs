@@ -138,7 +138,9 @@ pub fn function_arn(region: &str, account: &str, name: &str) -> String {
 pub fn is_valid_function_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// `arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+`
@@ -150,7 +152,10 @@ pub fn is_valid_role_arn(role: &str) -> bool {
         return false;
     };
     if !(partition.is_empty()
-        || (partition.starts_with("aws") && partition.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-')))
+        || (partition.starts_with("aws")
+            && partition
+                .bytes()
+                .all(|b| b.is_ascii_alphabetic() || b == b'-')))
     {
         return false;
     }
@@ -167,7 +172,10 @@ pub fn is_valid_role_arn(role: &str) -> bool {
         return false;
     };
     let name = name.strip_prefix('/').unwrap_or(name);
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@-_/".contains(&b))
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@-_/".contains(&b))
 }
 
 /// Environment variables Lambda reserves: a function may not set them.
@@ -201,8 +209,12 @@ mod tests {
         assert!(is_valid_function_name("my_lambda-1"));
         assert!(!is_valid_function_name("my lambda"));
         assert!(!is_valid_function_name(&"a".repeat(65)));
-        assert!(is_valid_role_arn("arn:aws:iam::000000000000:role/lambda-role"));
-        assert!(is_valid_role_arn("arn:aws:iam::123456789012:role/service-role/x.y@z"));
+        assert!(is_valid_role_arn(
+            "arn:aws:iam::000000000000:role/lambda-role"
+        ));
+        assert!(is_valid_role_arn(
+            "arn:aws:iam::123456789012:role/service-role/x.y@z"
+        ));
         assert!(!is_valid_role_arn("arn:aws:iam::0000:role/x"));
         assert!(!is_valid_role_arn("lambda-role"));
         assert!(!is_valid_role_arn("arn:aws:iam::000000000000:user/x"));

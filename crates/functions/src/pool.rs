@@ -39,7 +39,11 @@ pub(crate) enum AcquireError {
     Throttled,
     /// The instance could not start or failed its init: the error document
     /// and the log tail.
-    InitFailed { error_type: String, message: String, log_tail: String },
+    InitFailed {
+        error_type: String,
+        message: String,
+        log_tail: String,
+    },
 }
 
 /// Bytes of log kept for `X-Amz-Log-Result`.
@@ -92,7 +96,11 @@ impl Instance {
         if self.cmd.send(InstanceCmd::MaxMemory(tx)).await.is_err() {
             return 0;
         }
-        rx.await.ok().flatten().map(|b| b.div_ceil(1024 * 1024)).unwrap_or(0)
+        rx.await
+            .ok()
+            .flatten()
+            .map(|b| b.div_ceil(1024 * 1024))
+            .unwrap_or(0)
     }
 
     pub async fn kill(self) {
@@ -117,7 +125,13 @@ pub(crate) struct Pool {
 }
 
 impl Pool {
-    pub fn new(config: FunctionConfig, image: ResolvedImage, sandbox: Arc<dyn Sandbox>, settings: PoolConfig, limit: usize) -> Pool {
+    pub fn new(
+        config: FunctionConfig,
+        image: ResolvedImage,
+        sandbox: Arc<dyn Sandbox>,
+        settings: PoolConfig,
+        limit: usize,
+    ) -> Pool {
         Pool {
             config,
             image,
@@ -154,7 +168,9 @@ impl Pool {
         let limit = self.limit.load(Ordering::Relaxed);
         if self
             .alive
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit).then_some(n + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
             .is_err()
         {
             return Err(AcquireError::Throttled);
@@ -186,7 +202,9 @@ impl Pool {
         let keep_alive = self.settings.keep_alive;
         let expired: Vec<Instance> = {
             let mut idle = self.idle_list();
-            let (old, fresh): (Vec<_>, Vec<_>) = idle.drain(..).partition(|i| i.last_used.elapsed() >= keep_alive);
+            let (old, fresh): (Vec<_>, Vec<_>) = idle
+                .drain(..)
+                .partition(|i| i.last_used.elapsed() >= keep_alive);
             *idle = fresh;
             old
         };
@@ -222,7 +240,12 @@ impl Pool {
         )
     }
 
-    fn environment(&self, runtime_addr: std::net::SocketAddr, stream: &str, handler: Option<&str>) -> Vec<(String, String)> {
+    fn environment(
+        &self,
+        runtime_addr: std::net::SocketAddr,
+        stream: &str,
+        handler: Option<&str>,
+    ) -> Vec<(String, String)> {
         let c = &self.config;
         let mut env: Vec<(String, String)> = Vec::new();
         for kv in &self.image.env {
@@ -279,10 +302,18 @@ impl Pool {
             log_tail: String::new(),
         };
         let (runtime, mut events) = RuntimeApi::bind(RuntimeApiConfig::new(self.config.arn()))
-        .await
-        .map_err(|e| init_failed("Runtime.Unknown", format!("cannot open the Runtime API: {e}")))?;
+            .await
+            .map_err(|e| {
+                init_failed(
+                    "Runtime.Unknown",
+                    format!("cannot open the Runtime API: {e}"),
+                )
+            })?;
         let o = &self.config.image_overrides;
-        let mut argv = o.entry_point.clone().unwrap_or_else(|| self.image.entrypoint.clone());
+        let mut argv = o
+            .entry_point
+            .clone()
+            .unwrap_or_else(|| self.image.entrypoint.clone());
         let cmd = o.command.clone().unwrap_or_else(|| self.image.cmd.clone());
         let handler = self.config.handler.clone().or_else(|| cmd.first().cloned());
         argv.extend(cmd);
@@ -306,7 +337,10 @@ impl Pool {
             Ok(s) => s,
             Err(e) => {
                 runtime.shutdown().await;
-                return Err(init_failed("Runtime.Unknown", format!("the function's instance could not start: {e}")));
+                return Err(init_failed(
+                    "Runtime.Unknown",
+                    format!("the function's instance could not start: {e}"),
+                ));
             }
         };
         if let Some(mut output) = sandbox.take_output() {
@@ -370,25 +404,42 @@ impl Pool {
     }
 
     fn log_path(&self, stream: &str) -> PathBuf {
-        log_stream_path(&self.settings.logs_dir, &self.config.account, &self.config.region, &self.config.log_group(), stream)
+        log_stream_path(
+            &self.settings.logs_dir,
+            &self.config.account,
+            &self.config.region,
+            &self.config.log_group(),
+            stream,
+        )
     }
 }
 
 fn env_has(env: &[String], key: &str) -> bool {
-    env.iter().any(|kv| kv.split_once('=').is_some_and(|(k, _)| k == key))
+    env.iter()
+        .any(|kv| kv.split_once('=').is_some_and(|(k, _)| k == key))
 }
 
 pub(crate) fn describe_exit(e: Option<&ExitInfo>) -> String {
     match e {
-        Some(ExitInfo { oom_killed: true, .. }) => "with error: signal: killed (out of memory)".into(),
+        Some(ExitInfo {
+            oom_killed: true, ..
+        }) => "with error: signal: killed (out of memory)".into(),
         Some(ExitInfo { code: Some(c), .. }) => format!("with error: exit status {c}"),
-        Some(ExitInfo { signal: Some(s), .. }) => format!("with error: signal: {s}"),
+        Some(ExitInfo {
+            signal: Some(s), ..
+        }) => format!("with error: signal: {s}"),
         _ => "unexpectedly".into(),
     }
 }
 
 /// `logs/<account>/<region>/<group>/<stream>.log`, with `/` in names encoded.
-pub fn log_stream_path(logs_dir: &std::path::Path, account: &str, region: &str, group: &str, stream: &str) -> PathBuf {
+pub fn log_stream_path(
+    logs_dir: &std::path::Path,
+    account: &str,
+    region: &str,
+    group: &str,
+    stream: &str,
+) -> PathBuf {
     let enc = |s: &str| s.replace('%', "%25").replace('/', "%2F");
     logs_dir
         .join(account)
@@ -406,7 +457,12 @@ fn spawn_log_writer(path: PathBuf) -> mpsc::Sender<LogCmd> {
         if let Some(dir) = path.parent() {
             let _ = tokio::fs::create_dir_all(dir).await;
         }
-        let mut file = tokio::fs::OpenOptions::new().create(true).append(true).open(&path).await.ok();
+        let mut file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .await
+            .ok();
         let mut tail = String::new();
         while let Some(cmd) = rx.recv().await {
             match cmd {
@@ -446,7 +502,11 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 
 /// The owning task of a sandbox instance: watches it end, kills it on
 /// request, answers memory probes.
-async fn own_instance(mut sandbox: Box<dyn SandboxInstance>, mut cmds: mpsc::Receiver<InstanceCmd>, exit: watch::Sender<Option<ExitInfo>>) {
+async fn own_instance(
+    mut sandbox: Box<dyn SandboxInstance>,
+    mut cmds: mpsc::Receiver<InstanceCmd>,
+    exit: watch::Sender<Option<ExitInfo>>,
+) {
     let info = loop {
         let cmd = tokio::select! {
             info = sandbox.wait() => break info,

@@ -58,7 +58,10 @@ pub enum InvokeError {
     #[error("Could not parse request body into json: {0}")]
     InvalidContent(String),
     #[error("Request must be smaller than {limit} bytes for the {operation} operation")]
-    TooLarge { limit: usize, operation: &'static str },
+    TooLarge {
+        limit: usize,
+        operation: &'static str,
+    },
     #[error("Rate Exceeded.")]
     Throttled { reason: &'static str },
     #[error("internal error: {0}")]
@@ -145,7 +148,8 @@ fn new_revision() -> String {
 }
 
 fn parse_config(json: &str) -> Result<FunctionConfig, FunctionError> {
-    serde_json::from_str(json).map_err(|e| FunctionError::Internal(format!("stored configuration is unreadable: {e}")))
+    serde_json::from_str(json)
+        .map_err(|e| FunctionError::Internal(format!("stored configuration is unreadable: {e}")))
 }
 
 fn to_json(c: &FunctionConfig) -> Result<String, FunctionError> {
@@ -221,7 +225,12 @@ pub fn parse_function_ref(s: &str) -> Result<(String, Option<String>), FunctionE
 }
 
 impl Functions {
-    pub fn new(store: Arc<Store>, images: Arc<dyn ImageSource>, sandbox: Arc<dyn Sandbox>, config: FunctionsConfig) -> Arc<Functions> {
+    pub fn new(
+        store: Arc<Store>,
+        images: Arc<dyn ImageSource>,
+        sandbox: Arc<dyn Sandbox>,
+        config: FunctionsConfig,
+    ) -> Arc<Functions> {
         let f = Arc::new(Functions {
             store,
             images,
@@ -230,7 +239,8 @@ impl Functions {
             pools: Mutex::new(HashMap::new()),
         });
         let weak = Arc::downgrade(&f);
-        let every = (f.config.pool.keep_alive / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
+        let every = (f.config.pool.keep_alive / 4)
+            .clamp(Duration::from_millis(100), Duration::from_secs(30));
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
@@ -252,7 +262,12 @@ impl Functions {
         self.pools.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    async fn row(&self, account: &str, region: &str, name: &str) -> Result<FunctionRow, FunctionError> {
+    async fn row(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+    ) -> Result<FunctionRow, FunctionError> {
         self.store
             .function_get(account, region, name)
             .await?
@@ -264,13 +279,23 @@ impl Functions {
         for row in self.store.function_all().await? {
             let c = parse_config(&row.latest_json)?;
             if c.state == State::Pending || c.last_update_status == Some(UpdateStatus::InProgress) {
-                self.clone().spawn_activation(row.account.clone(), row.region.clone(), row.name.clone(), c.revision_id.clone());
+                self.clone().spawn_activation(
+                    row.account.clone(),
+                    row.region.clone(),
+                    row.name.clone(),
+                    c.revision_id.clone(),
+                );
             }
         }
         Ok(())
     }
 
-    pub async fn create(self: &Arc<Self>, account: &str, region: &str, req: CreateFunction) -> Result<FunctionConfig, FunctionError> {
+    pub async fn create(
+        self: &Arc<Self>,
+        account: &str,
+        region: &str,
+        req: CreateFunction,
+    ) -> Result<FunctionConfig, FunctionError> {
         if !is_valid_function_name(&req.name) {
             return Err(FunctionError::Validation(format!(
                 "1 validation error detected: Value '{}' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{{2}}(-gov)?-[a-z]+-\\d{{1}}:)?(\\d{{12}}:)?(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?",
@@ -303,14 +328,28 @@ impl Functions {
             ));
         }
         if req.has_zip {
-            return Err(FunctionError::InvalidParameter("Please don't provide ImageUri when updating a function with packageType Zip.".into()));
+            return Err(FunctionError::InvalidParameter(
+                "Please don't provide ImageUri when updating a function with packageType Zip."
+                    .into(),
+            ));
         }
-        let image_uri = req
-            .image_uri
-            .clone()
-            .ok_or_else(|| FunctionError::InvalidParameter("Please provide ImageUri when creating a function with packageType Image.".into()))?;
-        let timeout_s = check_range("timeout", req.timeout_s.unwrap_or(DEFAULT_TIMEOUT_S.into()), 1, MAX_TIMEOUT_S.into())?;
-        let memory_mb = check_range("memorySize", req.memory_mb.unwrap_or(DEFAULT_MEMORY_MB.into()), MIN_MEMORY_MB.into(), MAX_MEMORY_MB.into())?;
+        let image_uri = req.image_uri.clone().ok_or_else(|| {
+            FunctionError::InvalidParameter(
+                "Please provide ImageUri when creating a function with packageType Image.".into(),
+            )
+        })?;
+        let timeout_s = check_range(
+            "timeout",
+            req.timeout_s.unwrap_or(DEFAULT_TIMEOUT_S.into()),
+            1,
+            MAX_TIMEOUT_S.into(),
+        )?;
+        let memory_mb = check_range(
+            "memorySize",
+            req.memory_mb.unwrap_or(DEFAULT_MEMORY_MB.into()),
+            MIN_MEMORY_MB.into(),
+            MAX_MEMORY_MB.into(),
+        )?;
         let ephemeral_mb = check_range(
             "ephemeralStorage.size",
             req.ephemeral_mb.unwrap_or(DEFAULT_EPHEMERAL_MB.into()),
@@ -320,7 +359,10 @@ impl Functions {
         if let Some(env) = &req.environment {
             check_environment(env)?;
         }
-        let architectures = req.architectures.clone().unwrap_or_else(|| vec!["x86_64".into()]);
+        let architectures = req
+            .architectures
+            .clone()
+            .unwrap_or_else(|| vec!["x86_64".into()]);
         if architectures.len() != 1 || !matches!(architectures[0].as_str(), "x86_64" | "arm64") {
             return Err(FunctionError::Validation(
                 "1 validation error detected: Value at 'architectures' failed to satisfy constraint: Member must have length less than or equal to 1, and members must be x86_64 or arm64".into(),
@@ -348,7 +390,10 @@ impl Functions {
                 repository: image.repository.clone(),
                 digest: image.manifest_digest.clone(),
             },
-            code_sha256: image.manifest_digest.trim_start_matches("sha256:").to_string(),
+            code_sha256: image
+                .manifest_digest
+                .trim_start_matches("sha256:")
+                .to_string(),
             code_size: 0,
             state: State::Pending,
             state_reason: Some("The function is being created.".into()),
@@ -375,38 +420,71 @@ impl Functions {
         if !self.store.function_insert(&row).await? {
             return Err(FunctionError::AlreadyExists(req.name));
         }
-        self.clone()
-            .spawn_activation(account.to_string(), region.to_string(), req.name.clone(), config.revision_id.clone());
+        self.clone().spawn_activation(
+            account.to_string(),
+            region.to_string(),
+            req.name.clone(),
+            config.revision_id.clone(),
+        );
         Ok(config)
     }
 
-    async fn resolve_image(&self, account: &str, region: &str, uri: &str) -> Result<crate::ResolvedImage, FunctionError> {
-        self.images.resolve(account, region, uri).await.map_err(|e| match e {
-            ImageError::Invalid(m) => FunctionError::InvalidParameter(m),
-            ImageError::Internal(m) => FunctionError::Internal(m),
-        })
+    async fn resolve_image(
+        &self,
+        account: &str,
+        region: &str,
+        uri: &str,
+    ) -> Result<crate::ResolvedImage, FunctionError> {
+        self.images
+            .resolve(account, region, uri)
+            .await
+            .map_err(|e| match e {
+                ImageError::Invalid(m) => FunctionError::InvalidParameter(m),
+                ImageError::Internal(m) => FunctionError::Internal(m),
+            })
     }
 
     /// Unpacks the image in the background and moves the function to
     /// `Active` (or `Failed`), unless its code changed meanwhile.
-    fn spawn_activation(self: Arc<Self>, account: String, region: String, name: String, revision: String) {
+    fn spawn_activation(
+        self: Arc<Self>,
+        account: String,
+        region: String,
+        name: String,
+        revision: String,
+    ) {
         tokio::spawn(async move {
             let outcome = async {
                 let row = self.row(&account, &region, &name).await?;
                 let c = parse_config(&row.latest_json)?;
-                let image = self.resolve_image(&account, &region, &c.code.image_uri).await?;
+                let image = self
+                    .resolve_image(&account, &region, &c.code.image_uri)
+                    .await?;
                 if image.manifest_digest != c.code.digest {
                     // The tag moved since the function pinned its digest:
                     // the pinned digest is what runs.
                     let pinned = format!("{}@{}", c.code.repository, c.code.digest);
                     let image = self.resolve_image(&account, &region, &pinned).await?;
-                    return self.sandbox.prepare(&image).await.map_err(FunctionError::Internal);
+                    return self
+                        .sandbox
+                        .prepare(&image)
+                        .await
+                        .map_err(FunctionError::Internal);
                 }
-                self.sandbox.prepare(&image).await.map_err(FunctionError::Internal)
+                self.sandbox
+                    .prepare(&image)
+                    .await
+                    .map_err(FunctionError::Internal)
             }
             .await;
             let result = self
-                .finish_activation(&account, &region, &name, &revision, outcome.map_err(|e| e.to_string()))
+                .finish_activation(
+                    &account,
+                    &region,
+                    &name,
+                    &revision,
+                    outcome.map_err(|e| e.to_string()),
+                )
                 .await;
             if let Err(e) = result {
                 tracing::warn!(function = %name, error = %e, "could not record the function's state");
@@ -469,37 +547,72 @@ impl Functions {
         qualifier: Option<&str>,
     ) -> Result<(FunctionConfig, BTreeMap<String, String>, Option<i64>), FunctionError> {
         let row = self.row(account, region, name).await?;
-        let tags: BTreeMap<String, String> = serde_json::from_str(&row.tags_json).unwrap_or_default();
+        let tags: BTreeMap<String, String> =
+            serde_json::from_str(&row.tags_json).unwrap_or_default();
         let config = self.config_of(&row, qualifier).await?;
         Ok((config, tags, row.reserved_concurrency))
     }
 
-    async fn config_of(&self, row: &FunctionRow, qualifier: Option<&str>) -> Result<FunctionConfig, FunctionError> {
+    async fn config_of(
+        &self,
+        row: &FunctionRow,
+        qualifier: Option<&str>,
+    ) -> Result<FunctionConfig, FunctionError> {
         match qualifier {
             None | Some(LATEST) => parse_config(&row.latest_json),
             Some(q) => {
-                let not_found = || FunctionError::NotFound(format!("{}:{q}", function_arn(&row.region, &row.account, &row.name)));
+                let not_found = || {
+                    FunctionError::NotFound(format!(
+                        "{}:{q}",
+                        function_arn(&row.region, &row.account, &row.name)
+                    ))
+                };
                 let version: i64 = q.parse().map_err(|_| not_found())?;
-                let json = self.store.function_version_get(&row.id, version).await?.ok_or_else(not_found)?;
+                let json = self
+                    .store
+                    .function_version_get(&row.id, version)
+                    .await?
+                    .ok_or_else(not_found)?;
                 parse_config(&json)
             }
         }
     }
 
     /// A page of functions by name, strictly after `marker`.
-    pub async fn list(&self, account: &str, region: &str, marker: Option<&str>, max: i64) -> Result<(Vec<FunctionConfig>, Option<String>), FunctionError> {
+    pub async fn list(
+        &self,
+        account: &str,
+        region: &str,
+        marker: Option<&str>,
+        max: i64,
+    ) -> Result<(Vec<FunctionConfig>, Option<String>), FunctionError> {
         let max = max.clamp(1, 50);
-        let rows = self.store.function_list(account, region, marker, max + 1).await?;
+        let rows = self
+            .store
+            .function_list(account, region, marker, max + 1)
+            .await?;
         let more = rows.len() as i64 > max;
         let mut out = Vec::new();
         for r in rows.iter().take(max as usize) {
             out.push(parse_config(&r.latest_json)?);
         }
-        let next = if more { out.last().map(|c| c.name.clone()) } else { None };
+        let next = if more {
+            out.last().map(|c| c.name.clone())
+        } else {
+            None
+        };
         Ok((out, next))
     }
 
-    pub async fn update_code(self: &Arc<Self>, account: &str, region: &str, name: &str, image_uri: Option<String>, has_zip: bool, revision_id: Option<String>) -> Result<FunctionConfig, FunctionError> {
+    pub async fn update_code(
+        self: &Arc<Self>,
+        account: &str,
+        region: &str,
+        name: &str,
+        image_uri: Option<String>,
+        has_zip: bool,
+        revision_id: Option<String>,
+    ) -> Result<FunctionConfig, FunctionError> {
         let mut row = self.row(account, region, name).await?;
         let mut c = parse_config(&row.latest_json)?;
         check_revision(&c, revision_id.as_deref())?;
@@ -507,21 +620,37 @@ impl Functions {
             return Err(in_progress(&c));
         }
         if has_zip {
-            return Err(FunctionError::InvalidParameter("Please don't provide ZipFile when updating a function with packageType Image.".into()));
+            return Err(FunctionError::InvalidParameter(
+                "Please don't provide ZipFile when updating a function with packageType Image."
+                    .into(),
+            ));
         }
-        let uri = image_uri.ok_or_else(|| FunctionError::InvalidParameter("Please provide ImageUri when updating a function with packageType Image.".into()))?;
+        let uri = image_uri.ok_or_else(|| {
+            FunctionError::InvalidParameter(
+                "Please provide ImageUri when updating a function with packageType Image.".into(),
+            )
+        })?;
         let image = self.resolve_image(account, region, &uri).await?;
         c.code = CodeRef {
             image_uri: uri,
             repository: image.repository.clone(),
             digest: image.manifest_digest.clone(),
         };
-        c.code_sha256 = image.manifest_digest.trim_start_matches("sha256:").to_string();
+        c.code_sha256 = image
+            .manifest_digest
+            .trim_start_matches("sha256:")
+            .to_string();
         self.begin_update(&mut row, &mut c).await?;
         Ok(c)
     }
 
-    pub async fn update_configuration(self: &Arc<Self>, account: &str, region: &str, name: &str, u: UpdateConfiguration) -> Result<FunctionConfig, FunctionError> {
+    pub async fn update_configuration(
+        self: &Arc<Self>,
+        account: &str,
+        region: &str,
+        name: &str,
+        u: UpdateConfiguration,
+    ) -> Result<FunctionConfig, FunctionError> {
         let mut row = self.row(account, region, name).await?;
         let mut c = parse_config(&row.latest_json)?;
         check_revision(&c, u.revision_id.as_deref())?;
@@ -562,7 +691,11 @@ impl Functions {
         Ok(c)
     }
 
-    async fn begin_update(self: &Arc<Self>, row: &mut FunctionRow, c: &mut FunctionConfig) -> Result<(), FunctionError> {
+    async fn begin_update(
+        self: &Arc<Self>,
+        row: &mut FunctionRow,
+        c: &mut FunctionConfig,
+    ) -> Result<(), FunctionError> {
         c.revision_id = new_revision();
         c.last_modified_ms = now_ms();
         c.last_update_status = Some(UpdateStatus::InProgress);
@@ -572,13 +705,24 @@ impl Functions {
         if !self.store.function_update(row).await? {
             return Err(FunctionError::NotFound(c.arn()));
         }
-        self.retire_pools(&c.account, &c.region, &c.name, Some(LATEST)).await;
-        self.clone()
-            .spawn_activation(c.account.clone(), c.region.clone(), c.name.clone(), c.revision_id.clone());
+        self.retire_pools(&c.account, &c.region, &c.name, Some(LATEST))
+            .await;
+        self.clone().spawn_activation(
+            c.account.clone(),
+            c.region.clone(),
+            c.name.clone(),
+            c.revision_id.clone(),
+        );
         Ok(())
     }
 
-    pub async fn delete(&self, account: &str, region: &str, name: &str, qualifier: Option<&str>) -> Result<(), FunctionError> {
+    pub async fn delete(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+        qualifier: Option<&str>,
+    ) -> Result<(), FunctionError> {
         let row = self.row(account, region, name).await?;
         match qualifier {
             None => {
@@ -591,11 +735,14 @@ impl Functions {
                 ))
             }
             Some(q) => {
-                let version: i64 = q
-                    .parse()
-                    .map_err(|_| FunctionError::NotFound(format!("{}:{q}", function_arn(region, account, name))))?;
+                let version: i64 = q.parse().map_err(|_| {
+                    FunctionError::NotFound(format!("{}:{q}", function_arn(region, account, name)))
+                })?;
                 if !self.store.function_version_delete(&row.id, version).await? {
-                    return Err(FunctionError::NotFound(format!("{}:{q}", function_arn(region, account, name))));
+                    return Err(FunctionError::NotFound(format!(
+                        "{}:{q}",
+                        function_arn(region, account, name)
+                    )));
                 }
                 self.retire_pools(account, region, name, Some(q)).await;
             }
@@ -609,7 +756,12 @@ impl Functions {
             let mut pools = self.pool_map();
             let keys: Vec<PoolKey> = pools
                 .keys()
-                .filter(|k| k.0 == account && k.1 == region && k.2 == name && version.is_none_or(|v| k.3.starts_with(&format!("{v}#"))))
+                .filter(|k| {
+                    k.0 == account
+                        && k.1 == region
+                        && k.2 == name
+                        && version.is_none_or(|v| k.3.starts_with(&format!("{v}#")))
+                })
                 .cloned()
                 .collect();
             keys.iter().filter_map(|k| pools.remove(k)).collect()
@@ -636,7 +788,11 @@ impl Functions {
             .sum()
     }
 
-    async fn pool_for(&self, row: &FunctionRow, config: &FunctionConfig) -> Result<Arc<Pool>, InvokeError> {
+    async fn pool_for(
+        &self,
+        row: &FunctionRow,
+        config: &FunctionConfig,
+    ) -> Result<Arc<Pool>, InvokeError> {
         let key: PoolKey = (
             row.account.clone(),
             row.region.clone(),
@@ -652,18 +808,31 @@ impl Functions {
             return Ok(p.clone());
         }
         let pinned = format!("{}@{}", config.code.repository, config.code.digest);
-        let image = self.images.resolve(&row.account, &row.region, &pinned).await.map_err(|e| match e {
-            ImageError::Invalid(m) => InvokeError::Internal(format!("the function's image is gone from the registry: {m}")),
-            ImageError::Internal(m) => InvokeError::Internal(m),
-        })?;
-        let pool = Arc::new(Pool::new(config.clone(), image, self.sandbox.clone(), self.config.pool.clone(), limit));
+        let image = self
+            .images
+            .resolve(&row.account, &row.region, &pinned)
+            .await
+            .map_err(|e| match e {
+                ImageError::Invalid(m) => InvokeError::Internal(format!(
+                    "the function's image is gone from the registry: {m}"
+                )),
+                ImageError::Internal(m) => InvokeError::Internal(m),
+            })?;
+        let pool = Arc::new(Pool::new(
+            config.clone(),
+            image,
+            self.sandbox.clone(),
+            self.config.pool.clone(),
+            limit,
+        ));
         let mut pools = self.pool_map();
         Ok(pools.entry(key).or_insert(pool).clone())
     }
 
     /// Invokes a function.
     pub async fn invoke(self: &Arc<Self>, req: InvokeRequest) -> Result<InvokeResult, InvokeError> {
-        let (name, path_qualifier) = parse_function_ref(&req.function).map_err(|e| InvokeError::InvalidParameter(e.to_string()))?;
+        let (name, path_qualifier) = parse_function_ref(&req.function)
+            .map_err(|e| InvokeError::InvalidParameter(e.to_string()))?;
         let qualifier = match (path_qualifier, req.qualifier.clone()) {
             (Some(a), Some(b)) if a != b => {
                 return Err(InvokeError::InvalidParameter(
@@ -678,10 +847,13 @@ impl Functions {
             .await
             .map_err(|e| InvokeError::Internal(e.to_string()))?
             .ok_or_else(|| InvokeError::NotFound(function_arn(&req.region, &req.account, &name)))?;
-        let config = self.config_of(&row, qualifier.as_deref()).await.map_err(|e| match e {
-            FunctionError::NotFound(m) => InvokeError::NotFound(m),
-            other => InvokeError::Internal(other.to_string()),
-        })?;
+        let config = self
+            .config_of(&row, qualifier.as_deref())
+            .await
+            .map_err(|e| match e {
+                FunctionError::NotFound(m) => InvokeError::NotFound(m),
+                other => InvokeError::Internal(other.to_string()),
+            })?;
         match config.state {
             State::Active => {}
             State::Pending => return Err(InvokeError::NotReady("Pending")),
@@ -706,7 +878,11 @@ impl Functions {
                 )))
             }
         };
-        let limit = if event { self.config.max_async_payload } else { self.config.max_sync_payload };
+        let limit = if event {
+            self.config.max_async_payload
+        } else {
+            self.config.max_sync_payload
+        };
         if req.payload.len() > limit {
             return Err(InvokeError::TooLarge {
                 limit,
@@ -714,7 +890,8 @@ impl Functions {
             });
         }
         if !req.payload.is_empty() {
-            serde_json::from_slice::<serde::de::IgnoredAny>(&req.payload).map_err(|e| InvokeError::InvalidContent(e.to_string()))?;
+            serde_json::from_slice::<serde::de::IgnoredAny>(&req.payload)
+                .map_err(|e| InvokeError::InvalidContent(e.to_string()))?;
         }
         if row.reserved_concurrency == Some(0) {
             return Err(InvokeError::Throttled {
@@ -773,7 +950,11 @@ impl Functions {
                     },
                 })
             }
-            Err(AcquireError::InitFailed { error_type, message, log_tail }) => {
+            Err(AcquireError::InitFailed {
+                error_type,
+                message,
+                log_tail,
+            }) => {
                 let body = serde_json::json!({"errorType": error_type, "errorMessage": format!("RequestId: {} Error: {message}", req.request_id)});
                 let mut tail = log_tail;
                 tail.push_str(&format!(
@@ -791,7 +972,11 @@ impl Functions {
         };
         tracing::debug!(function = %config.name, version = %config.version, instance = %inst.id, request_id = %req.request_id, cold = inst.init_duration.is_some(), "invoke");
         inst.begin_tail().await;
-        inst.log(format!("START RequestId: {} Version: {}", req.request_id, config.version)).await;
+        inst.log(format!(
+            "START RequestId: {} Version: {}",
+            req.request_id, config.version
+        ))
+        .await;
         let started = Instant::now();
         let deadline = std::time::SystemTime::now() + Duration::from_secs(config.timeout_s.into());
         let invocation = Invocation {
@@ -821,10 +1006,16 @@ impl Functions {
         let mut healthy = true;
         let (payload, function_error, status_note) = match outcome {
             Outcome::Done(InvokeOutcome::Response { body, .. }) => (body, None, None),
-            Outcome::Done(InvokeOutcome::FunctionError { body, .. }) => (body, Some("Unhandled"), None),
+            Outcome::Done(InvokeOutcome::FunctionError { body, .. }) => {
+                (body, Some("Unhandled"), None)
+            }
             Outcome::Done(InvokeOutcome::InitError { body, .. }) => {
                 healthy = false;
-                (body, Some("Unhandled"), Some(("error", "Runtime.InitError")))
+                (
+                    body,
+                    Some("Unhandled"),
+                    Some(("error", "Runtime.InitError")),
+                )
             }
             Outcome::Done(InvokeOutcome::ResponseTooLarge { size, limit }) => {
                 let body = serde_json::json!({"errorType": "Function.ResponseSizeTooLarge", "errorMessage": format!("Response payload size ({size} bytes) exceeded maximum allowed payload size ({limit} bytes).")});
@@ -837,20 +1028,37 @@ impl Functions {
                     req.request_id,
                     timeout.as_secs_f64()
                 );
-                let body = serde_json::json!({"errorType": "Sandbox.Timedout", "errorMessage": msg});
-                (Bytes::from(body.to_string()), Some("Unhandled"), Some(("timeout", "Sandbox.Timedout")))
+                let body =
+                    serde_json::json!({"errorType": "Sandbox.Timedout", "errorMessage": msg});
+                (
+                    Bytes::from(body.to_string()),
+                    Some("Unhandled"),
+                    Some(("timeout", "Sandbox.Timedout")),
+                )
             }
             Outcome::Exited(e) => {
                 healthy = false;
                 let oom = e.as_ref().is_some_and(|e| e.oom_killed);
-                let error_type = if oom { "Runtime.OutOfMemory" } else { "Runtime.ExitError" };
+                let error_type = if oom {
+                    "Runtime.OutOfMemory"
+                } else {
+                    "Runtime.ExitError"
+                };
                 let body = serde_json::json!({"errorType": error_type, "errorMessage": format!("RequestId: {} Error: Runtime exited {}", req.request_id, describe_exit(e.as_ref()))});
-                (Bytes::from(body.to_string()), Some("Unhandled"), Some(("error", error_type)))
+                (
+                    Bytes::from(body.to_string()),
+                    Some("Unhandled"),
+                    Some(("error", error_type)),
+                )
             }
             Outcome::Platform(t, m) => {
                 healthy = false;
                 let body = serde_json::json!({"errorType": t, "errorMessage": format!("RequestId: {} Error: {m}", req.request_id)});
-                (Bytes::from(body.to_string()), Some("Unhandled"), Some(("error", "Runtime.Unknown")))
+                (
+                    Bytes::from(body.to_string()),
+                    Some("Unhandled"),
+                    Some(("error", "Runtime.Unknown")),
+                )
             }
         };
         if status_note.is_some_and(|(s, _)| s == "timeout") {
@@ -871,14 +1079,21 @@ impl Functions {
             inst.max_memory_mb().await
         );
         if let Some(init) = inst.init_duration {
-            report.push_str(&format!("\tInit Duration: {:.2} ms", init.as_secs_f64() * 1000.0));
+            report.push_str(&format!(
+                "\tInit Duration: {:.2} ms",
+                init.as_secs_f64() * 1000.0
+            ));
         }
         if let Some((status, error_type)) = status_note {
             report.push_str(&format!("\tStatus: {status}\tError Type: {error_type}"));
         }
         inst.log(format!("END RequestId: {}", req.request_id)).await;
         inst.log(report).await;
-        let tail = if req.tail_log { Some(inst.take_tail().await) } else { None };
+        let tail = if req.tail_log {
+            Some(inst.take_tail().await)
+        } else {
+            None
+        };
         pool.release(inst, healthy).await;
         Ok(InvokeResult {
             status: 200,
@@ -941,7 +1156,10 @@ mod tests {
         assert_eq!(ok("demo"), ("demo".into(), None));
         assert_eq!(ok("demo:live"), ("demo".into(), Some("live".into())));
         assert_eq!(ok("000000000000:function:demo"), ("demo".into(), None));
-        assert_eq!(ok("arn:aws:lambda:us-east-1:000000000000:function:demo:$LATEST"), ("demo".into(), Some("$LATEST".into())));
+        assert_eq!(
+            ok("arn:aws:lambda:us-east-1:000000000000:function:demo:$LATEST"),
+            ("demo".into(), Some("$LATEST".into()))
+        );
         for bad in ["", "a b", "arn:aws:s3:::bucket", "demo:", "x:y:z"] {
             assert!(parse_function_ref(bad).is_err(), "{bad}");
         }
@@ -953,9 +1171,15 @@ mod tests {
         env.insert("STAGE".to_string(), "dev".to_string());
         assert!(check_environment(&env).is_ok());
         env.insert("AWS_REGION".to_string(), "x".to_string());
-        assert!(matches!(check_environment(&env), Err(FunctionError::InvalidParameter(_))));
+        assert!(matches!(
+            check_environment(&env),
+            Err(FunctionError::InvalidParameter(_))
+        ));
         let mut big = BTreeMap::new();
         big.insert("BIG".to_string(), "x".repeat(5000));
-        assert!(matches!(check_environment(&big), Err(FunctionError::InvalidParameter(_))));
+        assert!(matches!(
+            check_environment(&big),
+            Err(FunctionError::InvalidParameter(_))
+        ));
     }
 }

@@ -137,7 +137,17 @@ pub(crate) async fn handle(app: &App, service: Service, req: Request) -> Respons
         Service::Lambda => {
             drop(_enter);
             let path = parts.uri.path().to_string();
-            match lambda::handle(app, &caller, &parts.method, &path, parts.uri.query(), &parts.headers, body).await {
+            match lambda::handle(
+                app,
+                &caller,
+                &parts.method,
+                &path,
+                parts.uri.query(),
+                &parts.headers,
+                body,
+            )
+            .await
+            {
                 Ok(r) => r,
                 Err(e) => error_response(&e, service, &request_id),
             }

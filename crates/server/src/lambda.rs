@@ -10,7 +10,8 @@ use axum::response::Response;
 use base64::Engine;
 use bytes::Bytes;
 use functions::{
-    CreateFunction, FunctionConfig, FunctionError, ImageOverrides, InvokeError, InvokeRequest, UpdateConfiguration,
+    CreateFunction, FunctionConfig, FunctionError, ImageOverrides, InvokeError, InvokeRequest,
+    UpdateConfiguration,
 };
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::{json, Map, Value};
@@ -30,7 +31,9 @@ enum Route {
 }
 
 fn decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 fn route(path: &str) -> Option<Route> {
@@ -61,8 +64,12 @@ pub(crate) fn is_lambda_path(path: &str) -> bool {
 fn function_error(e: FunctionError) -> AwsError {
     let (status, code) = match &e {
         FunctionError::NotFound(_) => (StatusCode::NOT_FOUND, "ResourceNotFoundException"),
-        FunctionError::AlreadyExists(_) | FunctionError::Conflict(_) => (StatusCode::CONFLICT, "ResourceConflictException"),
-        FunctionError::InvalidParameter(_) => (StatusCode::BAD_REQUEST, "InvalidParameterValueException"),
+        FunctionError::AlreadyExists(_) | FunctionError::Conflict(_) => {
+            (StatusCode::CONFLICT, "ResourceConflictException")
+        }
+        FunctionError::InvalidParameter(_) => {
+            (StatusCode::BAD_REQUEST, "InvalidParameterValueException")
+        }
         FunctionError::Validation(_) => (StatusCode::BAD_REQUEST, "ValidationException"),
         FunctionError::Internal(_) => {
             tracing::error!(error = %e, "lambda control plane error");
@@ -75,17 +82,40 @@ fn function_error(e: FunctionError) -> AwsError {
 fn invoke_error(e: InvokeError) -> AwsError {
     let message = e.to_string();
     match e {
-        InvokeError::NotFound(_) => AwsError::new(StatusCode::NOT_FOUND, "ResourceNotFoundException", message),
-        InvokeError::NotReady(_) => AwsError::new(StatusCode::CONFLICT, "ResourceConflictException", message),
-        InvokeError::InvalidParameter(_) => AwsError::new(StatusCode::BAD_REQUEST, "InvalidParameterValueException", message),
-        InvokeError::InvalidContent(_) => AwsError::new(StatusCode::BAD_REQUEST, "InvalidRequestContentException", message),
-        InvokeError::TooLarge { .. } => AwsError::new(StatusCode::PAYLOAD_TOO_LARGE, "RequestTooLargeException", message),
-        InvokeError::Throttled { reason } => {
-            AwsError::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException", message).with_extra("Reason", reason)
+        InvokeError::NotFound(_) => {
+            AwsError::new(StatusCode::NOT_FOUND, "ResourceNotFoundException", message)
         }
+        InvokeError::NotReady(_) => {
+            AwsError::new(StatusCode::CONFLICT, "ResourceConflictException", message)
+        }
+        InvokeError::InvalidParameter(_) => AwsError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameterValueException",
+            message,
+        ),
+        InvokeError::InvalidContent(_) => AwsError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestContentException",
+            message,
+        ),
+        InvokeError::TooLarge { .. } => AwsError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestTooLargeException",
+            message,
+        ),
+        InvokeError::Throttled { reason } => AwsError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequestsException",
+            message,
+        )
+        .with_extra("Reason", reason),
         InvokeError::Internal(_) => {
             tracing::error!(error = %message, "lambda invoke error");
-            AwsError::new(StatusCode::INTERNAL_SERVER_ERROR, "ServiceException", message)
+            AwsError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ServiceException",
+                message,
+            )
         }
     }
 }
@@ -99,7 +129,8 @@ fn bad_body(e: impl std::fmt::Display) -> AwsError {
 }
 
 fn lm(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     aws_protocol::time::iso8601_millis(t)
 }
 
@@ -169,8 +200,10 @@ pub(crate) fn configuration_json(c: &FunctionConfig, qualified: bool) -> Value {
 fn json_response(status: StatusCode, value: &Value, request_id: &str) -> Response {
     let mut r = Response::new(Body::from(value.to_string()));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     if let Ok(v) = HeaderValue::from_str(request_id) {
         r.headers_mut().insert("x-amzn-requestid", v);
     }
@@ -211,7 +244,10 @@ fn opt_str(o: &Map<String, Value>, k: &str) -> Result<Option<String>, AwsError> 
 fn opt_i64(o: &Map<String, Value>, k: &str) -> Result<Option<i64>, AwsError> {
     match o.get(k) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| type_error(k, "an integer")),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| type_error(k, "an integer")),
         Some(_) => Err(type_error(k, "an integer")),
     }
 }
@@ -221,7 +257,11 @@ fn opt_strings(v: Option<&Value>, k: &str) -> Result<Option<Vec<String>>, AwsErr
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(a)) => a
             .iter()
-            .map(|s| s.as_str().map(str::to_string).ok_or_else(|| type_error(k, "a list of strings")))
+            .map(|s| {
+                s.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| type_error(k, "a list of strings"))
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
         Some(_) => Err(type_error(k, "a list of strings")),
@@ -233,7 +273,11 @@ fn string_map(v: Option<&Value>, k: &str) -> Result<Option<BTreeMap<String, Stri
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(m)) => m
             .iter()
-            .map(|(k2, v)| v.as_str().map(|s| (k2.clone(), s.to_string())).ok_or_else(|| type_error(k, "a map of strings")))
+            .map(|(k2, v)| {
+                v.as_str()
+                    .map(|s| (k2.clone(), s.to_string()))
+                    .ok_or_else(|| type_error(k, "a map of strings"))
+            })
             .collect::<Result<BTreeMap<_, _>, _>>()
             .map(Some),
         Some(_) => Err(type_error(k, "a map of strings")),
@@ -255,7 +299,9 @@ fn image_overrides(o: &Map<String, Value>) -> Result<Option<ImageOverrides>, Aws
 fn environment(o: &Map<String, Value>) -> Result<Option<BTreeMap<String, String>>, AwsError> {
     match o.get("Environment") {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(e)) => Ok(Some(string_map(e.get("Variables"), "Environment.Variables")?.unwrap_or_default())),
+        Some(Value::Object(e)) => Ok(Some(
+            string_map(e.get("Variables"), "Environment.Variables")?.unwrap_or_default(),
+        )),
         Some(_) => Err(type_error("Environment", "an object")),
     }
 }
@@ -284,7 +330,10 @@ fn query_value(query: Option<&str>, key: &str) -> Option<String> {
     })
 }
 
-fn name_and_qualifier(raw: &str, query: Option<&str>) -> Result<(String, Option<String>), AwsError> {
+fn name_and_qualifier(
+    raw: &str,
+    query: Option<&str>,
+) -> Result<(String, Option<String>), AwsError> {
     let (name, q) = functions::parse_function_ref(raw).map_err(function_error)?;
     match (q, qualifier(query)) {
         (Some(a), Some(b)) if a != b => Err(AwsError::new(
@@ -348,12 +397,21 @@ pub(crate) async fn handle(
                 tags: string_map(o.get("Tags"), "Tags")?.unwrap_or_default(),
             };
             let c = f.create(acct, region, req).await.map_err(function_error)?;
-            Ok(json_response(StatusCode::CREATED, &configuration_json(&c, false), rid))
+            Ok(json_response(
+                StatusCode::CREATED,
+                &configuration_json(&c, false),
+                rid,
+            ))
         }
         (&Method::GET, Route::Functions) => {
-            let max = query_value(query, "MaxItems").and_then(|m| m.parse::<i64>().ok()).unwrap_or(50);
+            let max = query_value(query, "MaxItems")
+                .and_then(|m| m.parse::<i64>().ok())
+                .unwrap_or(50);
             let marker = query_value(query, "Marker").filter(|m| !m.is_empty());
-            let (list, next) = f.list(acct, region, marker.as_deref(), max).await.map_err(function_error)?;
+            let (list, next) = f
+                .list(acct, region, marker.as_deref(), max)
+                .await
+                .map_err(function_error)?;
             let mut v = json!({"Functions": list.iter().map(|c| configuration_json(c, false)).collect::<Vec<_>>()});
             if let Some(n) = next {
                 v["NextMarker"] = json!(n);
@@ -362,7 +420,10 @@ pub(crate) async fn handle(
         }
         (&Method::GET, Route::Function(raw)) => {
             let (name, q) = name_and_qualifier(&raw, query)?;
-            let (c, tags, concurrency) = f.get(acct, region, &name, q.as_deref()).await.map_err(function_error)?;
+            let (c, tags, concurrency) = f
+                .get(acct, region, &name, q.as_deref())
+                .await
+                .map_err(function_error)?;
             let mut v = json!({
                 "Configuration": configuration_json(&c, q.is_some()),
                 "Code": {
@@ -381,13 +442,22 @@ pub(crate) async fn handle(
         }
         (&Method::DELETE, Route::Function(raw)) => {
             let (name, q) = name_and_qualifier(&raw, query)?;
-            f.delete(acct, region, &name, q.as_deref()).await.map_err(function_error)?;
+            f.delete(acct, region, &name, q.as_deref())
+                .await
+                .map_err(function_error)?;
             Ok(empty(StatusCode::NO_CONTENT, rid))
         }
         (&Method::GET, Route::Configuration(raw)) => {
             let (name, q) = name_and_qualifier(&raw, query)?;
-            let (c, _, _) = f.get(acct, region, &name, q.as_deref()).await.map_err(function_error)?;
-            Ok(json_response(StatusCode::OK, &configuration_json(&c, q.is_some()), rid))
+            let (c, _, _) = f
+                .get(acct, region, &name, q.as_deref())
+                .await
+                .map_err(function_error)?;
+            Ok(json_response(
+                StatusCode::OK,
+                &configuration_json(&c, q.is_some()),
+                rid,
+            ))
         }
         (&Method::PUT, Route::Configuration(raw)) => {
             let (name, _) = name_and_qualifier(&raw, None)?;
@@ -403,22 +473,46 @@ pub(crate) async fn handle(
                 image_overrides: image_overrides(&o)?,
                 revision_id: opt_str(&o, "RevisionId")?,
             };
-            let c = f.update_configuration(acct, region, &name, u).await.map_err(function_error)?;
-            Ok(json_response(StatusCode::OK, &configuration_json(&c, false), rid))
+            let c = f
+                .update_configuration(acct, region, &name, u)
+                .await
+                .map_err(function_error)?;
+            Ok(json_response(
+                StatusCode::OK,
+                &configuration_json(&c, false),
+                rid,
+            ))
         }
         (&Method::PUT, Route::Code(raw)) => {
             let (name, _) = name_and_qualifier(&raw, None)?;
             let o = parse_object(&body)?;
             let has_zip = o.contains_key("ZipFile") || o.contains_key("S3Bucket");
             let c = f
-                .update_code(acct, region, &name, opt_str(&o, "ImageUri")?, has_zip, opt_str(&o, "RevisionId")?)
+                .update_code(
+                    acct,
+                    region,
+                    &name,
+                    opt_str(&o, "ImageUri")?,
+                    has_zip,
+                    opt_str(&o, "RevisionId")?,
+                )
                 .await
                 .map_err(function_error)?;
-            Ok(json_response(StatusCode::OK, &configuration_json(&c, false), rid))
+            Ok(json_response(
+                StatusCode::OK,
+                &configuration_json(&c, false),
+                rid,
+            ))
         }
         (&Method::POST, Route::Invocations(raw)) => {
-            let header = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
-            let invocation_type = header("x-amz-invocation-type").unwrap_or_else(|| "RequestResponse".into());
+            let header = |k: &str| {
+                headers
+                    .get(k)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            let invocation_type =
+                header("x-amz-invocation-type").unwrap_or_else(|| "RequestResponse".into());
             let tail_log = match header("x-amz-log-type").as_deref() {
                 None | Some("None") => false,
                 Some("Tail") => true,
@@ -433,9 +527,15 @@ pub(crate) async fn handle(
             let client_context = match header("x-amz-client-context") {
                 None => None,
                 Some(b64) => {
-                    let raw = base64::engine::general_purpose::STANDARD.decode(b64.as_bytes()).map_err(|_| {
-                        AwsError::new(StatusCode::BAD_REQUEST, "InvalidRequestContentException", "Client context must be a valid Base64-encoded JSON object.")
-                    })?;
+                    let raw = base64::engine::general_purpose::STANDARD
+                        .decode(b64.as_bytes())
+                        .map_err(|_| {
+                            AwsError::new(
+                                StatusCode::BAD_REQUEST,
+                                "InvalidRequestContentException",
+                                "Client context must be a valid Base64-encoded JSON object.",
+                            )
+                        })?;
                     Some(String::from_utf8_lossy(&raw).into_owned())
                 }
             };
@@ -454,14 +554,21 @@ pub(crate) async fn handle(
             let mut r = Response::new(Body::from(result.payload));
             *r.status_mut() = StatusCode::from_u16(result.status).unwrap_or(StatusCode::OK);
             let h = r.headers_mut();
-            h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            h.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
             if let Ok(v) = HeaderValue::from_str(rid) {
                 h.insert("x-amzn-requestid", v);
             }
             if let Ok(v) = HeaderValue::from_str(&result.executed_version) {
                 h.insert("x-amz-executed-version", v);
             }
-            if let Some(fe) = result.function_error.as_deref().and_then(|e| HeaderValue::from_str(e).ok()) {
+            if let Some(fe) = result
+                .function_error
+                .as_deref()
+                .and_then(|e| HeaderValue::from_str(e).ok())
+            {
                 h.insert("x-amz-function-error", fe);
             }
             if let Some(tail) = result.log_tail {
@@ -497,12 +604,18 @@ mod tests {
     fn routes_lambda_paths() {
         assert_eq!(route("/2015-03-31/functions/"), Some(Route::Functions));
         assert_eq!(route("/2015-03-31/functions"), Some(Route::Functions));
-        assert_eq!(route("/2015-03-31/functions/demo"), Some(Route::Function("demo".into())));
+        assert_eq!(
+            route("/2015-03-31/functions/demo"),
+            Some(Route::Function("demo".into()))
+        );
         assert_eq!(
             route("/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Ademo/invocations"),
             Some(Route::Invocations("arn:aws:lambda:us-east-1:000000000000:function:demo".into()))
         );
-        assert_eq!(route("/2015-03-31/functions/demo/configuration"), Some(Route::Configuration("demo".into())));
+        assert_eq!(
+            route("/2015-03-31/functions/demo/configuration"),
+            Some(Route::Configuration("demo".into()))
+        );
         assert_eq!(route("/2015-03-31/functions/demo/bogus"), None);
     }
 }

@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use blobs::Digest;
-use futures::StreamExt;
 use functions::{ImageError, ImageSource, ResolvedImage};
+use futures::StreamExt;
 use registry::manifest::{DOCKER_MANIFEST_LIST, OCI_INDEX};
 use registry::{Reference, Registry, RegistryError};
 use serde_json::Value;
@@ -78,20 +78,28 @@ fn registry_error(uri: &str, e: RegistryError) -> ImageError {
     match e {
         RegistryError::Internal(m) => ImageError::Internal(m),
         RegistryError::RepositoryNotFound { .. } => invalid(uri, "the repository does not exist"),
-        RegistryError::ManifestUnknown { .. } => invalid(uri, "the image does not exist or has been deleted"),
+        RegistryError::ManifestUnknown { .. } => {
+            invalid(uri, "the image does not exist or has been deleted")
+        }
         other => invalid(uri, &other.to_string()),
     }
 }
 
 impl RegistryImages {
-    async fn read_blob(&self, repo: &registry::RepositoryRow, digest: &Digest) -> Result<Vec<u8>, ImageError> {
+    async fn read_blob(
+        &self,
+        repo: &registry::RepositoryRow,
+        digest: &Digest,
+    ) -> Result<Vec<u8>, ImageError> {
         let mut read = self
             .registry
             .blob_read(repo, digest, None)
             .await
             .map_err(|e| ImageError::Internal(e.to_string()))?;
         if read.total_size as usize > MAX_CONFIG_BYTES {
-            return Err(ImageError::Invalid(format!("image config {digest} is larger than {MAX_CONFIG_BYTES} bytes")));
+            return Err(ImageError::Invalid(format!(
+                "image config {digest} is larger than {MAX_CONFIG_BYTES} bytes"
+            )));
         }
         let mut out = Vec::with_capacity(read.total_size as usize);
         while let Some(chunk) = read.stream.next().await {
@@ -103,20 +111,34 @@ impl RegistryImages {
 
 fn strings(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 #[async_trait::async_trait]
 impl ImageSource for RegistryImages {
-    async fn resolve(&self, account: &str, region: &str, uri: &str) -> Result<ResolvedImage, ImageError> {
+    async fn resolve(
+        &self,
+        account: &str,
+        region: &str,
+        uri: &str,
+    ) -> Result<ResolvedImage, ImageError> {
         let parsed = parse_uri(uri)?;
         let account = parsed.host_account.as_deref().unwrap_or(account);
         // An ECR host pins its region; a plain host looks in the caller's
         // region first, then anywhere in the account.
         let repo = match self
             .registry
-            .resolve(account, Some(parsed.host_region.as_deref().unwrap_or(region)), &parsed.repository, false)
+            .resolve(
+                account,
+                Some(parsed.host_region.as_deref().unwrap_or(region)),
+                &parsed.repository,
+                false,
+            )
             .await
         {
             Ok(r) => r,
@@ -134,7 +156,8 @@ impl ImageSource for RegistryImages {
             .await
             .map_err(|e| registry_error(uri, e))?;
         if manifest.media_type == OCI_INDEX || manifest.media_type == DOCKER_MANIFEST_LIST {
-            let index: Value = serde_json::from_slice(&manifest.content).map_err(|e| ImageError::Internal(e.to_string()))?;
+            let index: Value = serde_json::from_slice(&manifest.content)
+                .map_err(|e| ImageError::Internal(e.to_string()))?;
             let child = index
                 .get("manifests")
                 .and_then(Value::as_array)
@@ -142,7 +165,9 @@ impl ImageSource for RegistryImages {
                     ms.iter().find(|m| {
                         let p = m.get("platform");
                         p.and_then(|p| p.get("os")).and_then(Value::as_str) == Some("linux")
-                            && p.and_then(|p| p.get("architecture")).and_then(Value::as_str) == Some("amd64")
+                            && p.and_then(|p| p.get("architecture"))
+                                .and_then(Value::as_str)
+                                == Some("amd64")
                     })
                 })
                 .and_then(|m| m.get("digest").and_then(Value::as_str))
@@ -154,27 +179,52 @@ impl ImageSource for RegistryImages {
                 .await
                 .map_err(|e| registry_error(uri, e))?;
         }
-        let m: Value = serde_json::from_slice(&manifest.content).map_err(|e| ImageError::Internal(e.to_string()))?;
+        let m: Value = serde_json::from_slice(&manifest.content)
+            .map_err(|e| ImageError::Internal(e.to_string()))?;
         let config_digest = m
             .get("config")
             .and_then(|c| c.get("digest"))
             .and_then(Value::as_str)
             .ok_or_else(|| invalid(uri, "the manifest has no image config"))?;
-        let config_digest = Digest::parse(config_digest).map_err(|e| invalid(uri, &e.to_string()))?;
+        let config_digest =
+            Digest::parse(config_digest).map_err(|e| invalid(uri, &e.to_string()))?;
         let mut layers = Vec::new();
         let mut size = 0i64;
-        for l in m.get("layers").and_then(Value::as_array).into_iter().flatten() {
-            let digest = l.get("digest").and_then(Value::as_str).unwrap_or_default().to_string();
-            let media = l.get("mediaType").and_then(Value::as_str).unwrap_or_default().to_string();
+        for l in m
+            .get("layers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let digest = l
+                .get("digest")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let media = l
+                .get("mediaType")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             size += l.get("size").and_then(Value::as_i64).unwrap_or(0);
             layers.push((digest, media));
         }
         let config_bytes = self.read_blob(&repo, &config_digest).await?;
-        let config: Value = serde_json::from_slice(&config_bytes).map_err(|e| invalid(uri, &format!("its image config is not JSON: {e}")))?;
+        let config: Value = serde_json::from_slice(&config_bytes)
+            .map_err(|e| invalid(uri, &format!("its image config is not JSON: {e}")))?;
         let c = config.get("config").cloned().unwrap_or(Value::Null);
-        let architecture = config.get("architecture").and_then(Value::as_str).unwrap_or("amd64").to_string();
+        let architecture = config
+            .get("architecture")
+            .and_then(Value::as_str)
+            .unwrap_or("amd64")
+            .to_string();
         if architecture != "amd64" {
-            return Err(invalid(uri, &format!("the image is for {architecture}; this machine runs amd64 (x86_64) images")));
+            return Err(invalid(
+                uri,
+                &format!(
+                    "the image is for {architecture}; this machine runs amd64 (x86_64) images"
+                ),
+            ));
         }
         Ok(ResolvedImage {
             repository: repo.name.clone(),
@@ -183,8 +233,15 @@ impl ImageSource for RegistryImages {
             entrypoint: strings(c.get("Entrypoint")),
             cmd: strings(c.get("Cmd")),
             env: strings(c.get("Env")),
-            working_dir: c.get("WorkingDir").and_then(Value::as_str).map(str::to_string),
-            user: c.get("User").and_then(Value::as_str).filter(|u| !u.is_empty()).map(str::to_string),
+            working_dir: c
+                .get("WorkingDir")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            user: c
+                .get("User")
+                .and_then(Value::as_str)
+                .filter(|u| !u.is_empty())
+                .map(str::to_string),
             architecture,
             size,
         })
@@ -198,10 +255,17 @@ mod tests {
     #[test]
     fn parses_image_uris() {
         let p = parse_uri("localhost:4566/my_lambda:latest").expect("local");
-        assert_eq!((p.repository.as_str(), p.reference.as_str()), ("my_lambda", "latest"));
-        let p = parse_uri("000000000000.dkr.ecr.ap-northeast-2.amazonaws.com/team/app@sha256:abc").expect("ecr");
+        assert_eq!(
+            (p.repository.as_str(), p.reference.as_str()),
+            ("my_lambda", "latest")
+        );
+        let p = parse_uri("000000000000.dkr.ecr.ap-northeast-2.amazonaws.com/team/app@sha256:abc")
+            .expect("ecr");
         assert_eq!(p.host_region.as_deref(), Some("ap-northeast-2"));
-        assert_eq!((p.repository.as_str(), p.reference.as_str()), ("team/app", "sha256:abc"));
+        assert_eq!(
+            (p.repository.as_str(), p.reference.as_str()),
+            ("team/app", "sha256:abc")
+        );
         let p = parse_uri("my_lambda").expect("bare");
         assert_eq!(p.reference, "latest");
         assert!(parse_uri("docker.io/library/python:3.11").is_err());

@@ -135,7 +135,8 @@ impl Server {
             source,
         })?;
         let store = Arc::new(Store::open_sqlite(&config.data_dir.join("metadata.db")).await?);
-        let blobs: blobs::SharedBlobStore = Arc::new(FsBlobStore::open(&config.data_dir.join("blobs"))?);
+        let blobs: blobs::SharedBlobStore =
+            Arc::new(FsBlobStore::open(&config.data_dir.join("blobs"))?);
         let registry = Registry::new(
             store.clone(),
             blobs.clone(),

@@ -460,14 +460,22 @@ async fn start_upload(
             return Ok(blob_created(&repo.name, &digest));
         }
     }
+    let monolithic = query_get(query, "digest").map(parse_digest).transpose()?;
     let id = app.registry.upload_start(repo).await?;
-    if let Some(d) = query_get(query, "digest") {
-        // Monolithic upload: the whole blob is the POST body.
-        let digest = parse_digest(d)?;
+    if let Some(digest) = monolithic {
+        // Monolithic upload: the whole blob is the POST body. The client
+        // never learns this session's id, so a failure must not leave it.
         let body = body_stream(app, req.into_body());
-        app.registry
+        if let Err(e) = app
+            .registry
             .upload_finish(repo, &id, &digest, Some((None, body)))
-            .await?;
+            .await
+        {
+            if let Err(cancel) = app.registry.upload_cancel(repo, &id).await {
+                tracing::debug!(error = %cancel, "upload session already gone");
+            }
+            return Err(e.into());
+        }
         return Ok(blob_created(&repo.name, &digest));
     }
     Ok(upload_response(StatusCode::ACCEPTED, &repo.name, &id, 0))

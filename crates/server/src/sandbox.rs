@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use blobs::{Digest, SharedBlobStore};
-use executor_oci::{ExitStatus, ImageConfig, ImageLayer, ImageSpec, InstanceSpec, OciExecutor, OciExecutorConfig, OciInstance};
+use executor_oci::{
+    ExitStatus, ImageConfig, ImageLayer, ImageSpec, InstanceSpec, OciExecutor, OciExecutorConfig,
+    OciInstance,
+};
 use functions::{ExitInfo, OutputLine, ResolvedImage, Sandbox, SandboxInstance, SandboxSpec};
 use tokio::sync::{mpsc, OnceCell};
 
@@ -29,12 +32,17 @@ impl OciSandbox {
     pub async fn executor(&self) -> Result<Arc<OciExecutor>, String> {
         self.executor
             .get_or_init(|| async {
-                let exec = OciExecutor::new(OciExecutorConfig::new(self.state_dir.clone()), self.blobs.clone())
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let exec = OciExecutor::new(
+                    OciExecutorConfig::new(self.state_dir.clone()),
+                    self.blobs.clone(),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
                 match exec.cleanup_leftovers().await {
                     Ok(l) => tracing::debug!(?l, "removed instances a previous run left behind"),
-                    Err(e) => tracing::warn!(error = %e, "could not clean up instances of a previous run"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not clean up instances of a previous run")
+                    }
                 }
                 tracing::info!(runtime = %exec.runtime_path().display(), "oci executor ready");
                 Ok(Arc::new(exec))
@@ -76,7 +84,10 @@ impl Sandbox for OciSandbox {
 
     async fn prepare(&self, image: &ResolvedImage) -> Result<(), String> {
         let exec = self.executor().await?;
-        exec.prepare(&image_spec(image)?).await.map(|_| ()).map_err(|e| e.to_string())
+        exec.prepare(&image_spec(image)?)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     async fn start(&self, spec: SandboxSpec) -> Result<Box<dyn SandboxInstance>, String> {

@@ -62,8 +62,15 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    pub async fn function_get(&self, account: &str, region: &str, name: &str) -> Result<Option<FunctionRow>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM functions WHERE account = $1 AND region = $2 AND name = $3");
+    pub async fn function_get(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<FunctionRow>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM functions WHERE account = $1 AND region = $2 AND name = $3"
+        );
         let row = sqlx::query(&sql)
             .bind(account)
             .bind(region)
@@ -137,7 +144,13 @@ impl Store {
 
     /// Stores a published version and advances the function's counter, in
     /// one transaction.
-    pub async fn function_publish(&self, f: &FunctionRow, version: i64, config_json: &str, now_ms: i64) -> Result<(), StoreError> {
+    pub async fn function_publish(
+        &self,
+        f: &FunctionRow,
+        version: i64,
+        config_json: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         let _w = self.writer().await;
         let mut tx = self.pool().begin().await?;
         sqlx::query("INSERT INTO function_versions (function_id, version, config_json, created_at_ms) VALUES ($1, $2, $3, $4)")
@@ -157,17 +170,28 @@ impl Store {
         Ok(())
     }
 
-    pub async fn function_version_get(&self, function_id: &str, version: i64) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT config_json FROM function_versions WHERE function_id = $1 AND version = $2")
-            .bind(function_id)
-            .bind(version)
-            .fetch_optional(self.pool())
-            .await?;
+    pub async fn function_version_get(
+        &self,
+        function_id: &str,
+        version: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            "SELECT config_json FROM function_versions WHERE function_id = $1 AND version = $2",
+        )
+        .bind(function_id)
+        .bind(version)
+        .fetch_optional(self.pool())
+        .await?;
         Ok(row.map(|r| r.try_get("config_json")).transpose()?)
     }
 
     /// Published versions in order, strictly after `after`.
-    pub async fn function_versions(&self, function_id: &str, after: i64, limit: i64) -> Result<Vec<(i64, String)>, StoreError> {
+    pub async fn function_versions(
+        &self,
+        function_id: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
         let rows = sqlx::query(
             "SELECT version, config_json FROM function_versions WHERE function_id = $1 AND version > $2 ORDER BY version LIMIT $3",
         )
@@ -182,19 +206,30 @@ impl Store {
             .collect::<Result<_, sqlx::Error>>()?)
     }
 
-    pub async fn function_version_delete(&self, function_id: &str, version: i64) -> Result<bool, StoreError> {
+    pub async fn function_version_delete(
+        &self,
+        function_id: &str,
+        version: i64,
+    ) -> Result<bool, StoreError> {
         let _w = self.writer().await;
-        let done = sqlx::query("DELETE FROM function_versions WHERE function_id = $1 AND version = $2")
-            .bind(function_id)
-            .bind(version)
-            .execute(self.pool())
-            .await?;
+        let done =
+            sqlx::query("DELETE FROM function_versions WHERE function_id = $1 AND version = $2")
+                .bind(function_id)
+                .bind(version)
+                .execute(self.pool())
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Inserts (`create`) or replaces an alias; with `create`, `Ok(false)`
     /// when it exists.
-    pub async fn alias_put(&self, function_id: &str, name: &str, config_json: &str, create: bool) -> Result<bool, StoreError> {
+    pub async fn alias_put(
+        &self,
+        function_id: &str,
+        name: &str,
+        config_json: &str,
+        create: bool,
+    ) -> Result<bool, StoreError> {
         let _w = self.writer().await;
         let sql = if create {
             "INSERT INTO function_aliases (function_id, name, config_json) VALUES ($1, $2, $3) ON CONFLICT (function_id, name) DO NOTHING"
@@ -210,20 +245,28 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    pub async fn alias_get(&self, function_id: &str, name: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT config_json FROM function_aliases WHERE function_id = $1 AND name = $2")
-            .bind(function_id)
-            .bind(name)
-            .fetch_optional(self.pool())
-            .await?;
+    pub async fn alias_get(
+        &self,
+        function_id: &str,
+        name: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            "SELECT config_json FROM function_aliases WHERE function_id = $1 AND name = $2",
+        )
+        .bind(function_id)
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?;
         Ok(row.map(|r| r.try_get("config_json")).transpose()?)
     }
 
     pub async fn alias_list(&self, function_id: &str) -> Result<Vec<(String, String)>, StoreError> {
-        let rows = sqlx::query("SELECT name, config_json FROM function_aliases WHERE function_id = $1 ORDER BY name")
-            .bind(function_id)
-            .fetch_all(self.pool())
-            .await?;
+        let rows = sqlx::query(
+            "SELECT name, config_json FROM function_aliases WHERE function_id = $1 ORDER BY name",
+        )
+        .bind(function_id)
+        .fetch_all(self.pool())
+        .await?;
         Ok(rows
             .iter()
             .map(|r| Ok((r.try_get("name")?, r.try_get("config_json")?)))
@@ -248,7 +291,9 @@ mod tests {
     #[tokio::test]
     async fn functions_versions_and_aliases_round_trip() {
         let dir = tempfile::tempdir().expect("tmp");
-        let s = Store::open_sqlite(&dir.path().join("m.db")).await.expect("open");
+        let s = Store::open_sqlite(&dir.path().join("m.db"))
+            .await
+            .expect("open");
         let mut f = FunctionRow {
             id: "f1".into(),
             account: "000000000000".into(),
@@ -264,13 +309,32 @@ mod tests {
         assert!(s.function_insert(&f).await.expect("insert"));
         assert!(!s.function_insert(&f).await.expect("dup"));
         f.latest_json = "{\"v\":1}".into();
-        s.function_publish(&f, 1, "{\"published\":1}", 2).await.expect("publish");
-        let got = s.function_get("000000000000", "us-east-1", "demo").await.expect("get").expect("some");
+        s.function_publish(&f, 1, "{\"published\":1}", 2)
+            .await
+            .expect("publish");
+        let got = s
+            .function_get("000000000000", "us-east-1", "demo")
+            .await
+            .expect("get")
+            .expect("some");
         assert_eq!(got.next_version, 2);
-        assert_eq!(s.function_versions("f1", 0, 10).await.expect("versions").len(), 1);
+        assert_eq!(
+            s.function_versions("f1", 0, 10)
+                .await
+                .expect("versions")
+                .len(),
+            1
+        );
         assert!(s.alias_put("f1", "live", "{}", true).await.expect("alias"));
-        assert!(!s.alias_put("f1", "live", "{}", true).await.expect("alias dup"));
+        assert!(!s
+            .alias_put("f1", "live", "{}", true)
+            .await
+            .expect("alias dup"));
         assert!(s.function_delete("f1").await.expect("delete"));
-        assert!(s.alias_get("f1", "live").await.expect("alias get").is_none());
+        assert!(s
+            .alias_get("f1", "live")
+            .await
+            .expect("alias get")
+            .is_none());
     }
 }
