@@ -5,6 +5,7 @@
 #   runc            the OCI runtime
 #   busybox-static  a static /bin/busybox to put in FROM-scratch test images
 #   awscli (PyPI)   the real AWS CLI the API tests run
+#   awslambdaric    (PyPI) the official Python runtime interface client
 # Idempotent and quiet; safe to run again. Starting dockerd is .ci/run's job.
 set -euo pipefail
 
@@ -44,6 +45,12 @@ if ! aws --version 2>&1 | grep -q "^aws-cli/${AWSCLI_VERSION} "; then
     python3 -m pip install "${pip_flags[@]}" "awscli==${AWSCLI_VERSION}"
     # pyenv only sees new console scripts after a rehash.
     if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
+fi
+
+# PyPI packages the tests use besides the CLI (the Python runtime interface client).
+if ! python3 -c 'import awslambdaric' >/dev/null 2>&1; then
+    echo "install-deps: pip install -r crates/runtime-api/requirements-test.txt"
+    python3 -m pip install --quiet --disable-pip-version-check -r "$(dirname "$0")/../crates/runtime-api/requirements-test.txt"
 fi
 
 aws --version >/dev/null 2>&1 || { echo "install-deps: aws is not on PATH after pip install" >&2; exit 1; }
