@@ -10,11 +10,11 @@
 pub mod model;
 mod pool;
 mod service;
+mod versions;
 
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
 
 pub use model::{CodeRef, FunctionConfig, ImageOverrides, PackageType, State, UpdateStatus};
 pub use pool::PoolConfig;
@@ -22,6 +22,7 @@ pub use service::{
     parse_function_ref, CreateFunction, FunctionError, Functions, FunctionsConfig, InvokeError,
     InvokeRequest, InvokeResult, UpdateConfiguration,
 };
+pub use versions::{is_valid_alias_name, Alias, AliasInput, EventInvokeConfig, EventInvokeInput};
 
 /// An image resolved in the built-in registry.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,11 +89,15 @@ pub struct SandboxSpec {
     pub tmp_bytes: u64,
 }
 
+/// An instance's output lines (stdout and stderr), in the order it
+/// printed them; ends when the instance's output ends.
+pub type OutputStream = futures::stream::BoxStream<'static, OutputLine>;
+
 /// One running instance of a sandbox.
 #[async_trait::async_trait]
 pub trait SandboxInstance: Send + Sync {
     /// Lines the instance prints (stdout and stderr), once.
-    fn take_output(&mut self) -> Option<mpsc::Receiver<OutputLine>>;
+    fn take_output(&mut self) -> Option<OutputStream>;
     /// Waits for the instance to end.
     async fn wait(&mut self) -> ExitInfo;
     /// Stops the instance for good (idempotent).

@@ -14,11 +14,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::{FutureExt, StreamExt};
 use runtime_api::{InstanceEvent, RuntimeApi, RuntimeApiConfig};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::{ExitInfo, FunctionConfig, ResolvedImage, Sandbox, SandboxInstance, SandboxSpec};
+use crate::{
+    ExitInfo, FunctionConfig, OutputStream, ResolvedImage, Sandbox, SandboxInstance, SandboxSpec,
+};
 
 #[derive(Debug, Clone)]
 pub struct PoolConfig {
@@ -48,13 +51,31 @@ pub(crate) enum AcquireError {
 
 /// Bytes of log kept for `X-Amz-Log-Result`.
 const TAIL_BYTES: usize = 4096;
+/// Output the instance printed is taken as logged once none arrived for
+/// this long…
+const OUTPUT_QUIET: Duration = Duration::from_millis(10);
+/// …or after this long in all (a function whose background task prints
+/// without pause).
+const OUTPUT_SETTLE_MAX: Duration = Duration::from_millis(500);
+/// Output lines logged before a platform line, at most, when they are
+/// already waiting (so that a chatty function cannot hold up `END`).
+const OUTPUT_BATCH: usize = 1024;
 
 enum LogCmd {
+    /// A platform line (`START`, `END`, `REPORT`, …).
     Line(String),
+    /// The instance's output, once it runs.
+    Output(OutputStream),
     /// Start collecting the tail of a new invocation.
     BeginTail,
     /// Hand back the collected tail.
     TakeTail(oneshot::Sender<String>),
+    /// Answer once the output printed so far is logged (see
+    /// [`Instance::settle_output`]).
+    Settle {
+        ended: bool,
+        done: oneshot::Sender<()>,
+    },
 }
 
 enum InstanceCmd {
@@ -91,6 +112,21 @@ impl Instance {
         rx.await.unwrap_or_default()
     }
 
+    /// Waits until the lines the instance printed so far are in its log.
+    ///
+    /// The function's output travels through a pipe and the executor's
+    /// reader, so a line it printed just before it answered may still be
+    /// on its way when the answer is in, and a burst of output may still
+    /// be queued. With `ended` (the process exited) this waits for the end
+    /// of the output; otherwise until no line has come for
+    /// [`OUTPUT_QUIET`]. Either way for at most [`OUTPUT_SETTLE_MAX`].
+    pub async fn settle_output(&self, ended: bool) {
+        let (done, settled) = oneshot::channel();
+        if self.log.send(LogCmd::Settle { ended, done }).await.is_ok() {
+            let _ = settled.await;
+        }
+    }
+
     pub async fn max_memory_mb(&self) -> u64 {
         let (tx, rx) = oneshot::channel();
         if self.cmd.send(InstanceCmd::MaxMemory(tx)).await.is_err() {
@@ -121,6 +157,9 @@ pub(crate) struct Pool {
     /// Instances alive (idle or busy).
     alive: AtomicUsize,
     limit: AtomicUsize,
+    /// Whether `limit` is the function's reserved concurrency (rather than
+    /// the account's, which the service also enforces across functions).
+    reserved: AtomicBool,
     retired: AtomicBool,
 }
 
@@ -131,6 +170,7 @@ impl Pool {
         sandbox: Arc<dyn Sandbox>,
         settings: PoolConfig,
         limit: usize,
+        reserved: bool,
     ) -> Pool {
         Pool {
             config,
@@ -140,12 +180,18 @@ impl Pool {
             idle: Mutex::new(Vec::new()),
             alive: AtomicUsize::new(0),
             limit: AtomicUsize::new(limit),
+            reserved: AtomicBool::new(reserved),
             retired: AtomicBool::new(false),
         }
     }
 
-    pub fn set_limit(&self, limit: usize) {
+    pub fn set_limit(&self, limit: usize, reserved: bool) {
         self.limit.store(limit, Ordering::Relaxed);
+        self.reserved.store(reserved, Ordering::Relaxed);
+    }
+
+    pub fn reserved(&self) -> bool {
+        self.reserved.load(Ordering::Relaxed)
     }
 
     fn idle_list(&self) -> std::sync::MutexGuard<'_, Vec<Instance>> {
@@ -343,15 +389,8 @@ impl Pool {
                 ));
             }
         };
-        if let Some(mut output) = sandbox.take_output() {
-            let log = log.clone();
-            tokio::spawn(async move {
-                while let Some(line) = output.recv().await {
-                    if log.send(LogCmd::Line(line.line)).await.is_err() {
-                        break;
-                    }
-                }
-            });
+        if let Some(output) = sandbox.take_output() {
+            let _ = log.send(LogCmd::Output(output)).await;
         }
         let (cmd_tx, cmd_rx) = mpsc::channel(4);
         let (exit_tx, exited) = watch::channel(None);
@@ -448,49 +487,159 @@ pub fn log_stream_path(
         .join(format!("{}.log", enc(stream)))
 }
 
-/// The single writer of an instance's log stream. Lines are stored as
+/// The single writer of an instance's log stream: the function's output
+/// and the platform's lines, in order. Lines are stored as
 /// `<epoch ms>\t<line>`; the tail of the current invocation is kept for
 /// `X-Amz-Log-Result`.
 fn spawn_log_writer(path: PathBuf) -> mpsc::Sender<LogCmd> {
     let (tx, mut rx) = mpsc::channel::<LogCmd>(1024);
     tokio::spawn(async move {
+        let mut log = LogWriter::open(&path).await;
+        let mut output: Option<OutputStream> = None;
+        loop {
+            let cmd = tokio::select! {
+                line = next_line(&mut output) => {
+                    match line {
+                        Some(line) => log.line(&line).await,
+                        None => output = None,
+                    }
+                    log.flush_if_idle(&mut output, &rx).await;
+                    continue;
+                }
+                cmd = rx.recv() => cmd,
+            };
+            let Some(cmd) = cmd else { break };
+            // Output already waiting was printed before this command was sent.
+            log.drain_ready(&mut output, OUTPUT_BATCH).await;
+            match cmd {
+                LogCmd::Line(line) => log.line(&line).await,
+                LogCmd::Output(stream) => output = Some(stream),
+                LogCmd::BeginTail => log.tail.clear(),
+                LogCmd::TakeTail(reply) => {
+                    let start =
+                        floor_char_boundary(&log.tail, log.tail.len().saturating_sub(TAIL_BYTES));
+                    let _ = reply.send(log.tail[start..].to_string());
+                }
+                LogCmd::Settle { ended, done } => {
+                    log.settle(&mut output, ended).await;
+                    let _ = done.send(());
+                }
+            }
+            log.flush_if_idle(&mut output, &rx).await;
+        }
+        // The instance is gone; log what it printed last.
+        if let Some(stream) = output.as_mut() {
+            let deadline = tokio::time::Instant::now() + OUTPUT_SETTLE_MAX;
+            while let Ok(Some(line)) = tokio::time::timeout_at(deadline, stream.next()).await {
+                log.line(&line.line).await;
+            }
+        }
+        log.flush().await;
+    });
+    tx
+}
+
+/// The next output line; pending forever without output, `None` at its end.
+async fn next_line(output: &mut Option<OutputStream>) -> Option<String> {
+    match output.as_mut() {
+        Some(stream) => stream.next().await.map(|l| l.line),
+        None => std::future::pending().await,
+    }
+}
+
+struct LogWriter {
+    file: Option<tokio::io::BufWriter<tokio::fs::File>>,
+    tail: String,
+    dirty: bool,
+}
+
+impl LogWriter {
+    async fn open(path: &std::path::Path) -> LogWriter {
         if let Some(dir) = path.parent() {
             let _ = tokio::fs::create_dir_all(dir).await;
         }
-        let mut file = tokio::fs::OpenOptions::new()
+        let file = tokio::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&path)
-            .await
-            .ok();
-        let mut tail = String::new();
-        while let Some(cmd) = rx.recv().await {
-            match cmd {
-                LogCmd::Line(line) => {
-                    let now = time::OffsetDateTime::now_utc();
-                    let ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
-                    if let Some(f) = file.as_mut() {
-                        let _ = f.write_all(format!("{ms}\t{line}\n").as_bytes()).await;
-                    }
-                    tail.push_str(&line);
-                    tail.push('\n');
-                    if tail.len() > 4 * TAIL_BYTES {
-                        let cut = floor_char_boundary(&tail, tail.len() - TAIL_BYTES);
-                        tail.drain(..cut);
-                    }
-                }
-                LogCmd::BeginTail => tail.clear(),
-                LogCmd::TakeTail(reply) => {
-                    let start = floor_char_boundary(&tail, tail.len().saturating_sub(TAIL_BYTES));
-                    let _ = reply.send(tail[start..].to_string());
-                }
+            .open(path)
+            .await;
+        if let Err(e) = &file {
+            tracing::warn!(path = %path.display(), error = %e, "cannot open the log stream");
+        }
+        LogWriter {
+            file: file.ok().map(tokio::io::BufWriter::new),
+            tail: String::new(),
+            dirty: false,
+        }
+    }
+
+    async fn line(&mut self, line: &str) {
+        let now = time::OffsetDateTime::now_utc();
+        let ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+        if let Some(f) = self.file.as_mut() {
+            let _ = f.write_all(format!("{ms}\t{line}\n").as_bytes()).await;
+            self.dirty = true;
+        }
+        self.tail.push_str(line);
+        self.tail.push('\n');
+        if self.tail.len() > 4 * TAIL_BYTES {
+            let cut = floor_char_boundary(&self.tail, self.tail.len() - TAIL_BYTES);
+            self.tail.drain(..cut);
+        }
+    }
+
+    /// Logs up to `max` output lines that are ready now.
+    async fn drain_ready(&mut self, output: &mut Option<OutputStream>, max: usize) {
+        for _ in 0..max {
+            let Some(stream) = output.as_mut() else {
+                return;
+            };
+            match stream.next().now_or_never() {
+                Some(Some(line)) => self.line(&line.line).await,
+                Some(None) => *output = None,
+                None => return,
             }
         }
-        if let Some(mut f) = file {
+    }
+
+    /// Logs output until it ends (`ended`) or pauses for [`OUTPUT_QUIET`],
+    /// for at most [`OUTPUT_SETTLE_MAX`].
+    async fn settle(&mut self, output: &mut Option<OutputStream>, ended: bool) {
+        let deadline = tokio::time::Instant::now() + OUTPUT_SETTLE_MAX;
+        while let Some(stream) = output.as_mut() {
+            let until = if ended {
+                deadline
+            } else {
+                (tokio::time::Instant::now() + OUTPUT_QUIET).min(deadline)
+            };
+            match tokio::time::timeout_at(until, stream.next()).await {
+                Ok(Some(line)) => self.line(&line.line).await,
+                Ok(None) => *output = None,
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Writes buffered lines out once no command is waiting (output that
+    /// is ready now is logged first).
+    async fn flush_if_idle(
+        &mut self,
+        output: &mut Option<OutputStream>,
+        rx: &mpsc::Receiver<LogCmd>,
+    ) {
+        if !self.dirty || !rx.is_empty() {
+            return;
+        }
+        self.drain_ready(output, OUTPUT_BATCH).await;
+        self.flush().await;
+    }
+
+    async fn flush(&mut self) {
+        if let Some(f) = self.file.as_mut() {
             let _ = f.flush().await;
         }
-    });
-    tx
+        self.dirty = false;
+    }
 }
 
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {

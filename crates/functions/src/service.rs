@@ -3,6 +3,7 @@
 //! invoke path through the pools.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,11 @@ pub enum FunctionError {
     Validation(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// Not found, with the whole message (aliases, policies, settings).
+    #[error("{0}")]
+    Missing(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -137,6 +143,18 @@ pub struct Functions {
     sandbox: Arc<dyn Sandbox>,
     config: FunctionsConfig,
     pools: Mutex<HashMap<PoolKey, Arc<Pool>>>,
+    /// Invocations running per (account, region) of functions that
+    /// reserve no concurrency: they share `account_concurrency`.
+    running: Mutex<HashMap<(String, String), Arc<AtomicUsize>>>,
+}
+
+/// One of the account's concurrent executions, given back when dropped.
+struct AccountSlot(Arc<AtomicUsize>);
+
+impl Drop for AccountSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 fn now_ms() -> i64 {
@@ -237,6 +255,7 @@ impl Functions {
             sandbox,
             config,
             pools: Mutex::new(HashMap::new()),
+            running: Mutex::new(HashMap::new()),
         });
         let weak = Arc::downgrade(&f);
         let every = (f.config.pool.keep_alive / 4)
@@ -252,6 +271,14 @@ impl Functions {
             }
         });
         f
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn account_concurrency(&self) -> usize {
+        self.config.account_concurrency
     }
 
     pub fn sandbox_name(&self) -> &'static str {
@@ -416,6 +443,7 @@ impl Functions {
             reserved_concurrency: None,
             tags_json: serde_json::to_string(&req.tags).unwrap_or_else(|_| "{}".into()),
             policy_json: None,
+            event_invoke_json: None,
         };
         if !self.store.function_insert(&row).await? {
             return Err(FunctionError::AlreadyExists(req.name));
@@ -566,6 +594,16 @@ impl Functions {
                         "{}:{q}",
                         function_arn(&row.region, &row.account, &row.name)
                     ))
+                };
+                let resolved;
+                let q = if q.bytes().all(|b| b.is_ascii_digit()) {
+                    q
+                } else {
+                    resolved = self.alias_version(row, q).await?.ok_or_else(not_found)?;
+                    if resolved == LATEST {
+                        return parse_config(&row.latest_json);
+                    }
+                    resolved.as_str()
                 };
                 let version: i64 = q.parse().map_err(|_| not_found())?;
                 let json = self
@@ -799,12 +837,13 @@ impl Functions {
             row.name.clone(),
             format!("{}#{}", config.version, config.revision_id),
         );
+        let reserved = row.reserved_concurrency.is_some();
         let limit = row
             .reserved_concurrency
             .map(|r| r.max(0) as usize)
             .unwrap_or(self.config.account_concurrency);
         if let Some(p) = self.pool_map().get(&key) {
-            p.set_limit(limit);
+            p.set_limit(limit, reserved);
             return Ok(p.clone());
         }
         let pinned = format!("{}@{}", config.code.repository, config.code.digest);
@@ -824,13 +863,17 @@ impl Functions {
             self.sandbox.clone(),
             self.config.pool.clone(),
             limit,
+            reserved,
         ));
         let mut pools = self.pool_map();
         Ok(pools.entry(key).or_insert(pool).clone())
     }
 
     /// Invokes a function.
-    pub async fn invoke(self: &Arc<Self>, req: InvokeRequest) -> Result<InvokeResult, InvokeError> {
+    pub async fn invoke(
+        self: &Arc<Self>,
+        mut req: InvokeRequest,
+    ) -> Result<InvokeResult, InvokeError> {
         let (name, path_qualifier) = parse_function_ref(&req.function)
             .map_err(|e| InvokeError::InvalidParameter(e.to_string()))?;
         let qualifier = match (path_qualifier, req.qualifier.clone()) {
@@ -841,6 +884,9 @@ impl Functions {
             }
             (a, b) => a.or(b),
         };
+        // However it was given, the qualifier is part of the ARN the
+        // function sees as invoked.
+        req.qualifier = qualifier.clone();
         let row = self
             .store
             .function_get(&req.account, &req.region, &name)
@@ -889,7 +935,10 @@ impl Functions {
                 operation: "InvokeFunction",
             });
         }
-        if !req.payload.is_empty() {
+        if req.payload.is_empty() {
+            // An invoke without a payload delivers `{}`, as Lambda does.
+            req.payload = Bytes::from_static(b"{}");
+        } else {
             serde_json::from_slice::<serde::de::IgnoredAny>(&req.payload)
                 .map_err(|e| InvokeError::InvalidContent(e.to_string()))?;
         }
@@ -900,9 +949,14 @@ impl Functions {
         }
         let pool = self.pool_for(&row, &config).await?;
         if event {
+            let event_config: crate::EventInvokeConfig = row
+                .event_invoke_json
+                .as_deref()
+                .and_then(|j| serde_json::from_str(j).ok())
+                .unwrap_or_default();
             let this = self.clone();
             tokio::spawn(async move {
-                this.run_event(pool, req).await;
+                this.run_event(pool, req, event_config).await;
             });
             return Ok(InvokeResult {
                 status: 202,
@@ -915,35 +969,75 @@ impl Functions {
         self.run(&pool, &req).await
     }
 
-    /// An asynchronous invocation: up to two retries with backoff when the
-    /// function fails or is throttled.
-    async fn run_event(&self, pool: Arc<Pool>, req: InvokeRequest) {
+    /// An asynchronous invocation: retried (twice by default) with
+    /// backoff when the function fails or is throttled, and dropped once
+    /// older than the maximum event age.
+    async fn run_event(
+        &self,
+        pool: Arc<Pool>,
+        req: InvokeRequest,
+        settings: crate::EventInvokeConfig,
+    ) {
+        let received = Instant::now();
+        let max_age = Duration::from_secs(settings.maximum_event_age_s.into());
+        let attempts = 1 + settings.maximum_retry_attempts;
         let mut delay = Duration::from_secs(1);
-        for attempt in 0..3 {
+        for attempt in 0..attempts {
+            if received.elapsed() > max_age {
+                tracing::warn!(function = %pool.config.name, request_id = %req.request_id, "asynchronous invocation dropped: older than MaximumEventAgeInSeconds");
+                return;
+            }
             match self.run(&pool, &req).await {
                 Ok(r) if r.function_error.is_none() => return,
                 Ok(_) | Err(InvokeError::Throttled { .. }) => {
-                    tracing::info!(function = %pool.config.name, attempt, "asynchronous invocation failed; retrying");
+                    tracing::info!(function = %pool.config.name, attempt, "asynchronous invocation failed");
                 }
                 Err(e) => {
                     tracing::warn!(function = %pool.config.name, error = %e, "asynchronous invocation dropped");
                     return;
                 }
             }
-            if attempt < 2 {
+            if attempt + 1 < attempts {
                 tokio::time::sleep(delay).await;
                 delay *= 2;
             }
         }
     }
 
+    /// Takes one of the account's concurrent executions, if one is free.
+    fn account_slot(&self, account: &str, region: &str) -> Option<AccountSlot> {
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((account.to_string(), region.to_string()))
+            .or_default()
+            .clone();
+        let limit = self.config.account_concurrency;
+        running
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()?;
+        Some(AccountSlot(running))
+    }
+
     async fn run(&self, pool: &Pool, req: &InvokeRequest) -> Result<InvokeResult, InvokeError> {
         let config = &pool.config;
+        // Held until the invocation is over.
+        let _slot = if pool.reserved() {
+            None
+        } else {
+            let slot = self.account_slot(&config.account, &config.region);
+            Some(slot.ok_or(InvokeError::Throttled {
+                reason: "ConcurrentInvocationLimitExceeded",
+            })?)
+        };
         let inst = match pool.acquire().await {
             Ok(i) => i,
             Err(AcquireError::Throttled) => {
                 return Err(InvokeError::Throttled {
-                    reason: if config_reserved(pool) {
+                    reason: if pool.reserved() {
                         "ReservedFunctionConcurrentInvocationLimitExceeded"
                     } else {
                         "ConcurrentInvocationLimitExceeded"
@@ -1003,6 +1097,7 @@ impl Functions {
             r = exited.wait_for(|e| e.is_some()) => Outcome::Exited(r.ok().and_then(|g| g.clone())),
         };
         let duration = started.elapsed();
+        let ended = matches!(outcome, Outcome::Exited(_));
         let mut healthy = true;
         let (payload, function_error, status_note) = match outcome {
             Outcome::Done(InvokeOutcome::Response { body, .. }) => (body, None, None),
@@ -1061,6 +1156,10 @@ impl Functions {
                 )
             }
         };
+        // Lines printed before the answer (or the crash) belong before END.
+        if req.tail_log || !healthy {
+            inst.settle_output(ended).await;
+        }
         if status_note.is_some_and(|(s, _)| s == "timeout") {
             inst.log(format!(
                 "{} {} Task timed out after {:.2} seconds",
@@ -1103,10 +1202,6 @@ impl Functions {
             log_tail: tail,
         })
     }
-}
-
-fn config_reserved(_pool: &Pool) -> bool {
-    false
 }
 
 enum Outcome {

@@ -58,12 +58,23 @@ fn route(path: &str) -> Option<Route> {
 
 /// Whether an unsigned request is for the Lambda API.
 pub(crate) fn is_lambda_path(path: &str) -> bool {
-    path.starts_with("/2015-03-31/functions") || path.starts_with("/2016-08-19/account-settings")
+    [
+        "/2015-03-31/functions",
+        "/2016-08-19/account-settings",
+        "/2017-03-31/tags/",
+        "/2017-10-31/functions/",
+        "/2019-09-30/functions/",
+        "/2019-09-25/functions/",
+    ]
+    .iter()
+    .any(|p| path.starts_with(p))
 }
 
-fn function_error(e: FunctionError) -> AwsError {
+pub(crate) fn function_error(e: FunctionError) -> AwsError {
     let (status, code) = match &e {
-        FunctionError::NotFound(_) => (StatusCode::NOT_FOUND, "ResourceNotFoundException"),
+        FunctionError::NotFound(_) | FunctionError::Missing(_) => {
+            (StatusCode::NOT_FOUND, "ResourceNotFoundException")
+        }
         FunctionError::AlreadyExists(_) | FunctionError::Conflict(_) => {
             (StatusCode::CONFLICT, "ResourceConflictException")
         }
@@ -71,6 +82,10 @@ fn function_error(e: FunctionError) -> AwsError {
             (StatusCode::BAD_REQUEST, "InvalidParameterValueException")
         }
         FunctionError::Validation(_) => (StatusCode::BAD_REQUEST, "ValidationException"),
+        FunctionError::PreconditionFailed(_) => (
+            StatusCode::PRECONDITION_FAILED,
+            "PreconditionFailedException",
+        ),
         FunctionError::Internal(_) => {
             tracing::error!(error = %e, "lambda control plane error");
             (StatusCode::INTERNAL_SERVER_ERROR, "ServiceException")
@@ -78,6 +93,9 @@ fn function_error(e: FunctionError) -> AwsError {
     };
     AwsError::new(status, code, e.to_string())
 }
+
+/// `Retry-After` of a `TooManyRequestsException`, in seconds.
+const THROTTLE_RETRY_AFTER_S: &str = "1";
 
 fn invoke_error(e: InvokeError) -> AwsError {
     let message = e.to_string();
@@ -120,7 +138,7 @@ fn invoke_error(e: InvokeError) -> AwsError {
     }
 }
 
-fn bad_body(e: impl std::fmt::Display) -> AwsError {
+pub(crate) fn bad_body(e: impl std::fmt::Display) -> AwsError {
     AwsError::new(
         StatusCode::BAD_REQUEST,
         "InvalidRequestContentException",
@@ -197,7 +215,7 @@ pub(crate) fn configuration_json(c: &FunctionConfig, qualified: bool) -> Value {
     v
 }
 
-fn json_response(status: StatusCode, value: &Value, request_id: &str) -> Response {
+pub(crate) fn json_response(status: StatusCode, value: &Value, request_id: &str) -> Response {
     let mut r = Response::new(Body::from(value.to_string()));
     *r.status_mut() = status;
     r.headers_mut().insert(
@@ -210,7 +228,7 @@ fn json_response(status: StatusCode, value: &Value, request_id: &str) -> Respons
     r
 }
 
-fn empty(status: StatusCode, request_id: &str) -> Response {
+pub(crate) fn empty(status: StatusCode, request_id: &str) -> Response {
     let mut r = Response::new(Body::empty());
     *r.status_mut() = status;
     if let Ok(v) = HeaderValue::from_str(request_id) {
@@ -219,7 +237,7 @@ fn empty(status: StatusCode, request_id: &str) -> Response {
     r
 }
 
-fn parse_object(body: &[u8]) -> Result<Map<String, Value>, AwsError> {
+pub(crate) fn parse_object(body: &[u8]) -> Result<Map<String, Value>, AwsError> {
     if body.is_empty() {
         return Ok(Map::new());
     }
@@ -233,7 +251,7 @@ fn type_error(field: &str, want: &str) -> AwsError {
     bad_body(format!("{field} must be {want}"))
 }
 
-fn opt_str(o: &Map<String, Value>, k: &str) -> Result<Option<String>, AwsError> {
+pub(crate) fn opt_str(o: &Map<String, Value>, k: &str) -> Result<Option<String>, AwsError> {
     match o.get(k) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -241,7 +259,7 @@ fn opt_str(o: &Map<String, Value>, k: &str) -> Result<Option<String>, AwsError> 
     }
 }
 
-fn opt_i64(o: &Map<String, Value>, k: &str) -> Result<Option<i64>, AwsError> {
+pub(crate) fn opt_i64(o: &Map<String, Value>, k: &str) -> Result<Option<i64>, AwsError> {
     match o.get(k) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n
@@ -268,7 +286,10 @@ fn opt_strings(v: Option<&Value>, k: &str) -> Result<Option<Vec<String>>, AwsErr
     }
 }
 
-fn string_map(v: Option<&Value>, k: &str) -> Result<Option<BTreeMap<String, String>>, AwsError> {
+pub(crate) fn string_map(
+    v: Option<&Value>,
+    k: &str,
+) -> Result<Option<BTreeMap<String, String>>, AwsError> {
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(m)) => m
@@ -322,7 +343,7 @@ fn qualifier(query: Option<&str>) -> Option<String> {
     })
 }
 
-fn query_value(query: Option<&str>, key: &str) -> Option<String> {
+pub(crate) fn query_value(query: Option<&str>, key: &str) -> Option<String> {
     query.and_then(|q| {
         url::form_urlencoded::parse(q.as_bytes())
             .find(|(k, _)| k == key)
@@ -356,11 +377,7 @@ pub(crate) async fn handle(
 ) -> Result<Response, AwsError> {
     let rid = caller.request_id.as_str();
     let Some(route) = route(path) else {
-        return Err(AwsError::new(
-            StatusCode::NOT_FOUND,
-            "UnknownOperationException",
-            format!("Stratus does not serve the Lambda operation {method} {path} yet"),
-        ));
+        return crate::lambda_more::handle(app, caller, method, path, query, &body).await;
     };
     let f = &app.functions;
     let (acct, region) = (caller.account.as_str(), caller.region.as_str());
@@ -429,7 +446,12 @@ pub(crate) async fn handle(
                 "Code": {
                     "RepositoryType": "ECR",
                     "ImageUri": c.code.image_uri,
-                    "ResolvedImageUri": format!("localhost:{}/{}@{}", app.port, c.code.repository, c.code.digest),
+                    "ResolvedImageUri": crate::lambda_images::resolved_image_uri(
+                        &c.code.image_uri,
+                        &c.code.repository,
+                        &c.code.digest,
+                        &format!("localhost:{}", app.port),
+                    ),
                 },
             });
             if !tags.is_empty() {
@@ -550,7 +572,23 @@ pub(crate) async fn handle(
                 client_context,
                 request_id: caller.request_id.clone(),
             };
-            let result = f.invoke(req).await.map_err(invoke_error)?;
+            let result = match f.invoke(req).await {
+                Ok(result) => result,
+                // Throttles tell the client when to come back.
+                Err(e @ InvokeError::Throttled { .. }) => {
+                    let mut r = crate::aws::error_response(
+                        &invoke_error(e),
+                        crate::aws::Service::Lambda,
+                        rid,
+                    );
+                    r.headers_mut().insert(
+                        http::header::RETRY_AFTER,
+                        HeaderValue::from_static(THROTTLE_RETRY_AFTER_S),
+                    );
+                    return Ok(r);
+                }
+                Err(e) => return Err(invoke_error(e)),
+            };
             let mut r = Response::new(Body::from(result.payload));
             *r.status_mut() = StatusCode::from_u16(result.status).unwrap_or(StatusCode::OK);
             let h = r.headers_mut();

@@ -36,9 +36,31 @@ fn invalid(uri: &str, why: &str) -> ImageError {
     ))
 }
 
+/// Whether the first path segment of an image reference is a registry
+/// host (as docker decides it) rather than part of the repository.
+fn is_registry_host(segment: &str) -> bool {
+    segment.contains('.') || segment.contains(':') || segment == "localhost"
+}
+
+/// A function's `ResolvedImageUri`: its image pinned by digest, under the
+/// registry host its `ImageUri` named (`own_host`, Stratus' registry
+/// address, when it named none).
+pub(crate) fn resolved_image_uri(
+    image_uri: &str,
+    repository: &str,
+    digest: &str,
+    own_host: &str,
+) -> String {
+    let host = match image_uri.split_once('/') {
+        Some((h, _)) if is_registry_host(h) => h,
+        _ => own_host,
+    };
+    format!("{host}/{repository}@{digest}")
+}
+
 fn parse_uri(uri: &str) -> Result<ParsedUri, ImageError> {
     let (host, rest) = match uri.split_once('/') {
-        Some((h, r)) if h.contains('.') || h.contains(':') || h == "localhost" => (Some(h), r),
+        Some((h, r)) if is_registry_host(h) => (Some(h), r),
         _ => (None, uri),
     };
     let (repository, reference) = if let Some((repo, digest)) = rest.split_once('@') {
@@ -269,5 +291,38 @@ mod tests {
         let p = parse_uri("my_lambda").expect("bare");
         assert_eq!(p.reference, "latest");
         assert!(parse_uri("docker.io/library/python:3.11").is_err());
+    }
+
+    #[test]
+    fn resolved_uris_keep_the_registry_host() {
+        let d = "sha256:abc";
+        let check = |uri: &str, repo: &str, expected: &str| {
+            assert_eq!(
+                resolved_image_uri(uri, repo, d, "localhost:9000"),
+                expected,
+                "{uri}"
+            );
+        };
+        check(
+            "000000000000.dkr.ecr.ap-northeast-2.amazonaws.com/team/app:latest",
+            "team/app",
+            "000000000000.dkr.ecr.ap-northeast-2.amazonaws.com/team/app@sha256:abc",
+        );
+        check(
+            "localhost:4566/app:v1",
+            "app",
+            "localhost:4566/app@sha256:abc",
+        );
+        check(
+            "127.0.0.1:4566/app@sha256:abc",
+            "app",
+            "127.0.0.1:4566/app@sha256:abc",
+        );
+        check(
+            "team/app:v1",
+            "team/app",
+            "localhost:9000/team/app@sha256:abc",
+        );
+        check("app", "app", "localhost:9000/app@sha256:abc");
     }
 }

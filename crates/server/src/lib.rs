@@ -13,6 +13,7 @@ mod ecr;
 mod edge;
 mod lambda;
 mod lambda_images;
+mod lambda_more;
 mod metrics;
 mod oci;
 mod sandbox;

@@ -10,8 +10,11 @@ use executor_oci::{
     ExitStatus, ImageConfig, ImageLayer, ImageSpec, InstanceSpec, OciExecutor, OciExecutorConfig,
     OciInstance,
 };
-use functions::{ExitInfo, OutputLine, ResolvedImage, Sandbox, SandboxInstance, SandboxSpec};
-use tokio::sync::{mpsc, OnceCell};
+use functions::{
+    ExitInfo, OutputLine, OutputStream, ResolvedImage, Sandbox, SandboxInstance, SandboxSpec,
+};
+use futures::StreamExt;
+use tokio::sync::OnceCell;
 
 pub(crate) struct OciSandbox {
     state_dir: PathBuf,
@@ -129,17 +132,15 @@ fn exit_info(e: executor_oci::ExitInfo) -> ExitInfo {
 
 #[async_trait::async_trait]
 impl SandboxInstance for OciSandboxInstance {
-    fn take_output(&mut self) -> Option<mpsc::Receiver<OutputLine>> {
+    fn take_output(&mut self) -> Option<OutputStream> {
+        // Read straight from the executor's channel (no task in between),
+        // so that lines waiting there are visible to the log writer.
         let mut from = self.instance.take_output()?;
-        let (tx, rx) = mpsc::channel(1024);
-        tokio::spawn(async move {
-            while let Some(l) = from.recv().await {
-                if tx.send(OutputLine { line: l.line }).await.is_err() {
-                    break;
-                }
-            }
+        let lines = futures::stream::poll_fn(move |cx| {
+            from.poll_recv(cx)
+                .map(|l| l.map(|l| OutputLine { line: l.line }))
         });
-        Some(rx)
+        Some(lines.boxed())
     }
 
     async fn wait(&mut self) -> ExitInfo {

@@ -19,10 +19,10 @@ pub struct FunctionRow {
     pub reserved_concurrency: Option<i64>,
     pub tags_json: String,
     pub policy_json: Option<String>,
+    pub event_invoke_json: Option<String>,
 }
 
-const COLUMNS: &str =
-    "id, account, region, name, created_at_ms, latest_json, next_version, reserved_concurrency, tags_json, policy_json";
+const COLUMNS: &str = "id, account, region, name, created_at_ms, latest_json, next_version, reserved_concurrency, tags_json, policy_json, event_invoke_json";
 
 fn from_row(r: &AnyRow) -> Result<FunctionRow, sqlx::Error> {
     Ok(FunctionRow {
@@ -36,6 +36,7 @@ fn from_row(r: &AnyRow) -> Result<FunctionRow, sqlx::Error> {
         reserved_concurrency: r.try_get("reserved_concurrency")?,
         tags_json: r.try_get("tags_json")?,
         policy_json: r.try_get("policy_json")?,
+        event_invoke_json: r.try_get("event_invoke_json")?,
     })
 }
 
@@ -111,7 +112,7 @@ impl Store {
     pub async fn function_update(&self, f: &FunctionRow) -> Result<bool, StoreError> {
         let _w = self.writer().await;
         let done = sqlx::query(
-            "UPDATE functions SET latest_json = $2, next_version = $3, reserved_concurrency = $4, tags_json = $5, policy_json = $6 WHERE id = $1",
+            "UPDATE functions SET latest_json = $2, next_version = $3, reserved_concurrency = $4, tags_json = $5, policy_json = $6, event_invoke_json = $7 WHERE id = $1",
         )
         .bind(&f.id)
         .bind(&f.latest_json)
@@ -119,6 +120,7 @@ impl Store {
         .bind(f.reserved_concurrency)
         .bind(&f.tags_json)
         .bind(&f.policy_json)
+        .bind(&f.event_invoke_json)
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
@@ -305,6 +307,7 @@ mod tests {
             reserved_concurrency: None,
             tags_json: "{}".into(),
             policy_json: None,
+            event_invoke_json: None,
         };
         assert!(s.function_insert(&f).await.expect("insert"));
         assert!(!s.function_insert(&f).await.expect("dup"));

@@ -9,6 +9,7 @@ use crate::{Store, StoreError};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_registry.sql")),
     (2, include_str!("../migrations/0002_functions.sql")),
+    (3, include_str!("../migrations/0003_event_invoke.sql")),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {

@@ -100,11 +100,8 @@ impl Stratus {
         // against anything the server does.
         bootstrap();
         let data = TempDir::with_prefix("stratus-lambda-image-").expect("create data dir");
-        let server = TestServer::start_with(
-            Path::new(env!("CARGO_BIN_EXE_stratus")),
-            data.path(),
-            args,
-        );
+        let server =
+            TestServer::start_with(Path::new(env!("CARGO_BIN_EXE_stratus")), data.path(), args);
         Stratus {
             server,
             http: Client::builder()
@@ -159,7 +156,11 @@ impl Stratus {
         for (key, value) in env {
             builder = builder.env(key, value);
         }
-        let layout = self.work.path().join("layouts").join(repo.replace('/', "_"));
+        let layout = self
+            .work
+            .path()
+            .join("layouts")
+            .join(repo.replace('/', "_"));
         let image = builder.write(&layout, tag);
         let dest = format!("docker://{}", self.local_uri(repo, tag));
         Skopeo::new()
@@ -210,9 +211,10 @@ impl Stratus {
     #[track_caller]
     fn wait_ready(&self, name: &str) -> Value {
         poll_until(ACTIVATION_TIMEOUT, || {
-            let r = self.send(self.http.get(self.server.url(&format!(
-                "/2015-03-31/functions/{name}"
-            ))));
+            let r = self.send(
+                self.http
+                    .get(self.server.url(&format!("/2015-03-31/functions/{name}"))),
+            );
             assert_eq!(r.status, 200, "GetFunction {name}: {}", r.text());
             let c = r.json()["Configuration"].clone();
             assert_ne!(c["State"], "Failed", "{c}");
@@ -224,24 +226,21 @@ impl Stratus {
     /// `aws lambda invoke --payload PAYLOAD [--log-type Tail] OUTFILE`.
     #[track_caller]
     fn invoke(&self, name: &str, payload: &Value, tail: bool) -> Invoked {
-        self.invoke_raw_payload(name, &payload.to_string(), tail)
-    }
-
-    #[track_caller]
-    fn invoke_raw_payload(&self, name: &str, payload: &str, tail: bool) -> Invoked {
+        let payload = payload.to_string();
         let n = self.outfiles.fetch_add(1, Ordering::Relaxed);
         let outfile = self.work.path().join(format!("out-{n}.json"));
         let outfile_arg = outfile.to_string_lossy().into_owned();
-        let mut args = vec!["invoke", "--function-name", name, "--payload", payload];
+        let mut args = vec!["invoke", "--function-name", name, "--payload", &payload];
         if tail {
             args.extend(["--log-type", "Tail"]);
         }
         args.push(&outfile_arg);
         let out = self.lambda(&args);
-        let body =
-            fs::read(&outfile).unwrap_or_else(|e| panic!("read {}: {e}", outfile.display()));
+        let body = fs::read(&outfile).unwrap_or_else(|e| panic!("read {}: {e}", outfile.display()));
         Invoked {
-            status: out["StatusCode"].as_u64().unwrap_or_else(|| panic!("{out}")) as u16,
+            status: out["StatusCode"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{out}")) as u16,
             function_error: out["FunctionError"].as_str().map(str::to_string),
             executed_version: out["ExecutedVersion"].as_str().map(str::to_string),
             log: out["LogResult"].as_str().map(decode_log),
@@ -417,7 +416,9 @@ impl Invoked {
 
     #[track_caller]
     fn log(&self) -> &str {
-        self.log.as_deref().unwrap_or_else(|| panic!("no LogResult: {self:?}"))
+        self.log
+            .as_deref()
+            .unwrap_or_else(|| panic!("no LogResult: {self:?}"))
     }
 
     /// Asserts a successful invocation and returns its payload.
@@ -438,7 +439,11 @@ impl Invoked {
     #[track_caller]
     fn unhandled(&self) -> Value {
         assert_eq!(self.status, 200, "{self:?}");
-        assert_eq!(self.function_error.as_deref(), Some("Unhandled"), "{self:?}");
+        assert_eq!(
+            self.function_error.as_deref(),
+            Some("Unhandled"),
+            "{self:?}"
+        );
         self.json()
     }
 }
@@ -506,7 +511,11 @@ fn check_log(log: &str, request_id: &str, memory_mb: u64) -> Report {
     let lines: Vec<&str> = log.lines().collect();
     let n = lines.len();
     assert!(n >= 2, "log too short:\n{log}");
-    assert_eq!(lines[n - 2], format!("END RequestId: {request_id}"), "{log}");
+    assert_eq!(
+        lines[n - 2],
+        format!("END RequestId: {request_id}"),
+        "{log}"
+    );
     let report = parse_report(lines[n - 1]);
     assert_eq!(report.request_id, request_id, "{log}");
     assert_eq!(report.memory_mb, memory_mb, "{log}");
@@ -604,7 +613,11 @@ fn an_image_function_is_created_activated_and_invoked() {
     assert_eq!(env["AWS_REGION"], REGION, "{env}");
     assert_eq!(env["AWS_DEFAULT_REGION"], REGION, "{env}");
     assert_eq!(env["AWS_LAMBDA_LOG_GROUP_NAME"], "/aws/lambda/f", "{env}");
-    assert_eq!(env["AWS_ENDPOINT_URL"], s.server.endpoint().as_str(), "{env}");
+    assert_eq!(
+        env["AWS_ENDPOINT_URL"],
+        s.server.endpoint().as_str(),
+        "{env}"
+    );
     let runtime_api = string_at(env, "/AWS_LAMBDA_RUNTIME_API");
     let port = runtime_api
         .strip_prefix("127.0.0.1:")
@@ -640,14 +653,18 @@ fn an_image_function_is_created_activated_and_invoked() {
     let second_id = start_request_id(log, "$LATEST");
     assert_ne!(second_id, request_id);
     let report = check_log(log, &second_id, 128);
-    assert_eq!(report.init_ms, None, "a warm invoke has no Init Duration:\n{log}");
+    assert_eq!(
+        report.init_ms, None,
+        "a warm invoke has no Init Duration:\n{log}"
+    );
     assert_eq!(s.containers().len(), 1);
 }
 
 /// GetFunction, GetFunctionConfiguration and ListFunctions; an `ImageUri`
-/// in ECR form names the same registry.
+/// in ECR form names the same registry; Invoke takes a name, a partial or
+/// full ARN and a qualifier.
 #[test]
-fn get_and_list_functions() {
+fn get_list_and_address_functions() {
     let s = Stratus::start();
     s.create_repository("team/app");
     let image = s.push_image("team/app", "latest", &[]);
@@ -676,6 +693,56 @@ fn get_and_list_functions() {
     assert_eq!(r.header("x-amz-function-error"), None, "{}", r.text());
     assert_eq!(r.header("x-amz-executed-version"), Some("$LATEST"));
     assert_eq!(r.json()["echo"], echo(7));
+
+    // The function sees the ARN the caller used.
+    let arn = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:b-ecr");
+    for (path_name, query, invoked_arn) in [
+        ("b-ecr%3A%24LATEST", "", format!("{arn}:$LATEST")),
+        ("b-ecr", "?Qualifier=%24LATEST", format!("{arn}:$LATEST")),
+        ("000000000000%3Afunction%3Ab-ecr", "", arn.clone()),
+        (
+            "arn%3Aaws%3Alambda%3Aap-northeast-2%3A000000000000%3Afunction%3Ab-ecr",
+            "",
+            arn.clone(),
+        ),
+    ] {
+        let r = s.send(
+            s.http
+                .post(s.server.url(&format!(
+                    "/2015-03-31/functions/{path_name}/invocations{query}"
+                )))
+                .body(echo(8).to_string()),
+        );
+        assert_eq!(r.status, 200, "{path_name}{query}: {}", r.text());
+        assert_eq!(r.header("x-amz-executed-version"), Some("$LATEST"));
+        assert_eq!(
+            r.json()["function_arn"],
+            invoked_arn.as_str(),
+            "{path_name}{query}"
+        );
+    }
+    let r = s.send(
+        s.http
+            .post(
+                s.server
+                    .url("/2015-03-31/functions/b-ecr/invocations?Qualifier=7"),
+            )
+            .body("{}"),
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!(
+        r.header("x-amzn-errortype"),
+        Some("ResourceNotFoundException")
+    );
+    let r = s.send(
+        s.http
+            .post(
+                s.server
+                    .url("/2015-03-31/functions/b-ecr%3A%24LATEST/invocations?Qualifier=7"),
+            )
+            .body("{}"),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
 
     // The local form resolves to the same image; the resolved URI keeps it.
     let local_uri = s.local_uri("team/app", "latest");
@@ -771,7 +838,10 @@ fn create_function_rejects_bad_requests() {
     s.create_function("f", &uri, &[]);
     let duplicate = create("f", &uri, ROLE);
     assert_code(&duplicate, "ResourceConflictException");
-    assert!(duplicate.contains("Function already exist: f"), "{duplicate}");
+    assert!(
+        duplicate.contains("Function already exist: f"),
+        "{duplicate}"
+    );
 
     let unknown = s.lambda_err(&[
         "invoke",
@@ -811,7 +881,11 @@ fn function_errors_and_bad_payloads() {
     check_log(failed.log(), &id, 128);
 
     // A response over 6 MB is not delivered.
-    let big = s.invoke("f", &json!({"action": "big", "bytes": 7 * 1024 * 1024}), false);
+    let big = s.invoke(
+        "f",
+        &json!({"action": "big", "bytes": 7 * 1024 * 1024}),
+        false,
+    );
     let doc = big.unhandled();
     assert_eq!(doc["errorType"], "Function.ResponseSizeTooLarge", "{doc}");
     assert!(big.body.len() < 4096, "{} bytes", big.body.len());
@@ -843,7 +917,10 @@ fn function_errors_and_bad_payloads() {
         too_big.header("x-amzn-errortype"),
         Some("RequestTooLargeException")
     );
-    let message = too_big.json()["message"].as_str().unwrap_or_default().to_string();
+    let message = too_big.json()["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert!(
         message.contains(&MAX_SYNC_PAYLOAD.to_string()),
         "{}",
@@ -873,7 +950,11 @@ fn crashed_instances_are_replaced() {
     let s = Stratus::start();
     s.create_repository("app");
     s.push_image("app", "latest", &[]);
-    s.create_active("f", &s.local_uri("app", "latest"), &["--memory-size", "128"]);
+    s.create_active(
+        "f",
+        &s.local_uri("app", "latest"),
+        &["--memory-size", "128"],
+    );
     let stream_of = |payload: &Value| -> String {
         string_at(payload, "/env/AWS_LAMBDA_LOG_STREAM_NAME").to_string()
     };
@@ -886,6 +967,15 @@ fn crashed_instances_are_replaced() {
     assert!(message.contains("exit status 3"), "{doc}");
     let id = start_request_id(exited.log(), "$LATEST");
     assert!(message.contains(&id), "{doc}");
+    // What it printed before it exited is logged before END.
+    assert!(
+        exited
+            .log()
+            .contains(&format!("\nexiting mid-invocation\nEND RequestId: {id}\n")),
+        "{}",
+        exited.log()
+    );
+    check_log(exited.log(), &id, 128);
 
     let next = s.invoke("f", &echo(2), true);
     let second = stream_of(&next.ok());
@@ -904,7 +994,12 @@ fn crashed_instances_are_replaced() {
     );
 
     let after = s.invoke_http("f", echo(3).to_string());
-    assert_eq!(after.header("x-amz-function-error"), None, "{}", after.text());
+    assert_eq!(
+        after.header("x-amz-function-error"),
+        None,
+        "{}",
+        after.text()
+    );
     let third = stream_of(&after.json());
     assert_ne!(second, third, "an instance killed for memory was reused");
     s.wait_containers(1);
@@ -942,10 +1037,7 @@ fn an_invocation_that_runs_too_long_times_out() {
         "the caller waited {elapsed:?} for a 1 s timeout"
     );
     let log = timed_out.log();
-    assert!(
-        log.contains("Task timed out after 1.00 seconds"),
-        "{log}"
-    );
+    assert!(log.contains("Task timed out after 1.00 seconds"), "{log}");
     let id = start_request_id(&log, "$LATEST");
     let report = check_log(&log, &id, 128);
     assert!(report.duration_ms >= 1000.0, "{report:?}");
@@ -980,7 +1072,8 @@ fn the_log_tail_is_the_last_4_kb() {
     let id = parse_report(lines[n - 1]).request_id;
     check_log(log, &id, 128);
     assert_eq!(
-        lines[n - 3], "line 4999 of the test function's output",
+        lines[n - 3],
+        "line 4999 of the test function's output",
         "the function's last line comes right before END:\n{log}"
     );
 }
@@ -1027,6 +1120,9 @@ fn updates_reach_new_invocations() {
         &s.local_uri("app", "v1"),
         &["--environment", "Variables={USER_STAGE=one}"],
     );
+    // The function runs the digest `v1` named when it was created, not
+    // what the tag names later.
+    s.push_image("app", "v1", &[("USER_IMAGE", "moved")]);
     let env_of = |s: &Stratus| -> Value {
         let r = s.invoke_http("f", echo(1).to_string());
         assert_eq!(r.header("x-amz-function-error"), None, "{}", r.text());
@@ -1095,13 +1191,18 @@ fn a_deleted_function_is_gone_with_its_instances() {
     assert_eq!(r.header("x-amz-function-error"), None, "{}", r.text());
     assert_eq!(s.containers().len(), 1);
 
-    assert_eq!(s.lambda(&["delete-function", "--function-name", "f"]), Value::Null);
+    // botocore's newer model binds the HTTP status to `StatusCode`.
+    let deleted = s.lambda(&["delete-function", "--function-name", "f"]);
+    assert_eq!(deleted, json!({"StatusCode": 204}));
     s.wait_containers(0);
     let err = s.lambda_err(&["get-function", "--function-name", "f"]);
     assert!(err.contains("(ResourceNotFoundException)"), "{err}");
     let r = s.invoke_http("f", echo(2).to_string());
     assert_eq!(r.status, 404, "{}", r.text());
-    assert_eq!(r.header("x-amzn-errortype"), Some("ResourceNotFoundException"));
+    assert_eq!(
+        r.header("x-amzn-errortype"),
+        Some("ResourceNotFoundException")
+    );
     // The name is free again.
     s.create_active("f", &s.local_uri("app", "latest"), &[]);
 }
@@ -1186,12 +1287,25 @@ fn the_account_concurrency_limit_throttles() {
 
     let results = invoke_parallel(&s, "f", 2, &sleep);
     let (ok, throttled): (Vec<&Raw>, Vec<&Raw>) = results.iter().partition(|r| r.status == 200);
-    assert_eq!((ok.len(), throttled.len()), (1, 1), "{:?}", results.iter().map(Raw::text).collect::<Vec<_>>());
+    assert_eq!(
+        (ok.len(), throttled.len()),
+        (1, 1),
+        "{:?}",
+        results.iter().map(Raw::text).collect::<Vec<_>>()
+    );
     assert_eq!(ok[0].json(), json!({"slept_ms": 1500}));
     let t = throttled[0];
     assert_eq!(t.status, 429, "{}", t.text());
-    assert_eq!(t.header("x-amzn-errortype"), Some("TooManyRequestsException"));
-    assert_eq!(t.json()["Reason"], "ConcurrentInvocationLimitExceeded", "{}", t.text());
+    assert_eq!(
+        t.header("x-amzn-errortype"),
+        Some("TooManyRequestsException")
+    );
+    assert_eq!(
+        t.json()["Reason"],
+        "ConcurrentInvocationLimitExceeded",
+        "{}",
+        t.text()
+    );
     assert!(t.header("retry-after").is_some(), "{:?}", t.headers);
 
     // The limit is the account's: another function waits its turn too.

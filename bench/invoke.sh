@@ -1,0 +1,264 @@
+#!/usr/bin/env bash
+# Warm-invoke benchmark (issue: performance, warm invoke).
+#
+#   bench/invoke.sh [DURATION_S]     (default 10)
+#
+# The same Rust function (tests/fixtures/rust-function: the official
+# lambda_runtime crate, event {} → echo) behind three servers, one at a
+# time, on this machine, with wrk on the same cores:
+#   rie     : the AWS Runtime Interface Emulator (from PyPI's aws-sam-cli
+#             wheel) running the bootstrap as a host process; it serves one
+#             invocation at a time
+#   floor   : crates/bench-floor, the least a server can do for this path
+#             (invoke handed straight to a waiting `next`); 1 instance for
+#             C=1, 8 instances for C=8 and C=64
+#   stratus : `stratus serve --account-concurrency 8`, the function created
+#             from an image pushed to its registry, instances under runc,
+#             invoked unsigned on POST /2015-03-31/functions/NAME/invocations
+# For each, a short warm-up (so instances exist), then
+# `wrk -t2 -cC -dDURATION_S --latency` with POST {} for C ∈ {1, 8, 64}.
+# Reports p50, p99, 2xx req/s, errors (non-2xx + socket errors), the server
+# process's own CPU per request (function instances excluded), and the
+# ratios the issue's targets name. Latencies include error responses.
+#
+# Everything started here is stopped by PID on exit, even on failure.
+set -euo pipefail
+DURATION_S=${1:-10}
+CONCURRENCY=(1 8 64)
+WARMUP_S=2
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK="$ROOT/target/bench-invoke"
+CACHE="$ROOT/target/bench-cache"
+RIE="$CACHE/aws-lambda-rie-x86_64"
+BOOTSTRAP="$ROOT/target/fixtures/x86_64-unknown-linux-gnu/release/bootstrap"
+STRATUS="$ROOT/target/release/stratus"
+FLOOR="$ROOT/target/release/bench-floor"
+FUNCTION=bench-echo
+CLK_TCK=$(getconf CLK_TCK)
+
+PID=""         # the server under test
+STRATUS_DATA="" # set while stratus runs
+stop_server() {
+  [ -n "$PID" ] || return 0
+  kill -TERM "$PID" 2>/dev/null || true
+  for _ in $(seq 1 200); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$PID" 2>/dev/null; then
+    echo "warning: $PID did not stop within 20 s; killing it" >&2
+    kill -KILL "$PID" 2>/dev/null || true
+  fi
+  wait "$PID" 2>/dev/null || true
+  PID=""
+  # Instances a killed stratus left behind (its own runc state dir only).
+  if [ -n "$STRATUS_DATA" ] && [ -d "$STRATUS_DATA/oci/runtime" ]; then
+    for c in $(runc --root "$STRATUS_DATA/oci/runtime" list -q 2>/dev/null); do
+      echo "warning: removing leftover container $c" >&2
+      runc --root "$STRATUS_DATA/oci/runtime" delete --force "$c" 2>/dev/null || true
+    done
+  fi
+  STRATUS_DATA=""
+}
+trap stop_server EXIT
+trap 'exit 130' INT TERM
+
+for tool in wrk skopeo runc curl python3 unzip pip; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y wrk skopeo runc …)" >&2; exit 1; }
+done
+rm -rf "$WORK"; mkdir -p "$WORK" "$CACHE"
+
+# --- builds and the emulator ----------------------------------------------------
+echo "building stratus, bench-floor and the test function…" >&2
+cargo build --release -q -p stratus -p bench-floor --manifest-path "$ROOT/Cargo.toml"
+CARGO_TARGET_DIR="$ROOT/target/fixtures" RUSTFLAGS="-C target-feature=+crt-static" \
+  cargo build --release -q --target x86_64-unknown-linux-gnu \
+  --manifest-path "$ROOT/tests/fixtures/rust-function/Cargo.toml"
+if [ ! -x "$RIE" ]; then
+  echo "fetching aws-lambda-rie from PyPI's aws-sam-cli wheel…" >&2
+  dl="$WORK/sam-wheel"; mkdir -p "$dl"
+  timeout 300 pip download -q --no-deps aws-sam-cli -d "$dl"
+  unzip -q -o -j "$dl"/aws_sam_cli-*.whl samcli/local/rapid/aws-lambda-rie-x86_64 -d "$CACHE"
+  chmod +x "$RIE"
+  rm -rf "$dl"
+fi
+
+# --- wrk --------------------------------------------------------------------------
+cat > "$WORK/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = "{}"
+wrk.headers["Content-Type"] = "application/json"
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %d %d %d %d %d %d %d\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.status, e.connect, e.read, e.write, e.timeout))
+end
+LUA
+
+# CPU ticks (user + system) of a process; empty once it is gone.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || true; }
+
+# run_wrk URL C SECONDS → sets RESULT ("requests duration_us p50_us p99_us status connect read write timeout") and CPU_TICKS
+run_wrk() {
+  local url=$1 c=$2 secs=$3 threads=2
+  [ "$c" -lt 2 ] && threads=1
+  local before; before=$(cpu_ticks "$PID")
+  RESULT=$(timeout $((secs + 30)) wrk -t"$threads" -c"$c" -d"${secs}s" --timeout 5s --latency \
+    -s "$WORK/post.lua" "$url" | awk '/^RESULT/ { $1 = ""; print }')
+  local after; after=$(cpu_ticks "$PID")
+  CPU_TICKS=""
+  [ -n "$before" ] && [ -n "$after" ] && CPU_TICKS=$(( after - before ))
+  [ -n "$RESULT" ] || { echo "wrk gave no result for $url" >&2; exit 1; }
+}
+
+# Results by "SYSTEM C".
+declare -A P50 P99 RPS NON2XX SOCKERR CPU NOTE
+ORDER=()
+# measure SYSTEM URL C
+measure() {
+  local system=$1 url=$2 c=$3 key="$1 $3"
+  run_wrk "$url" "$c" "$DURATION_S"
+  local requests dur_us p50 p99 status connect read write timeout
+  read -r requests dur_us p50 p99 status connect read write timeout <<< "$RESULT"
+  P50[$key]=$p50; P99[$key]=$p99; NON2XX[$key]=$status
+  SOCKERR[$key]=$(( connect + read + write + timeout ))
+  RPS[$key]=$(awk -v n=$(( requests - status )) -v us="$dur_us" 'BEGIN { printf "%.0f", n / (us / 1e6) }')
+  CPU[$key]=$(awk -v t="$CPU_TICKS" -v hz="$CLK_TCK" -v n="$requests" \
+    'BEGIN { if (n > 0 && t != "") printf "%.0f", t / hz * 1e6 / n; else print "-" }')
+  NOTE[$key]=""
+  kill -0 "$PID" 2>/dev/null || NOTE[$key]="server died"
+  ORDER+=("$key")
+  echo "  $system C=$c: p50 ${p50} us, p99 ${p99} us, ${RPS[$key]} req/s, non-2xx $status, socket errors ${SOCKERR[$key]}" >&2
+}
+
+# wait_listening FILE → sets PORT from the "…listening on http://ADDR:PORT" line
+wait_listening() {
+  local out=$1 deadline=$(( $(date +%s) + 20 ))
+  until grep -q 'listening on' "$out" 2>/dev/null; do
+    kill -0 "$PID" 2>/dev/null || { echo "server exited:" >&2; cat "$out" "$out.err" >&2 2>/dev/null; exit 1; }
+    [ "$(date +%s)" -lt "$deadline" ] || { echo "server did not start" >&2; exit 1; }
+    sleep 0.05
+  done
+  PORT=$(grep -o 'listening on http://[0-9.]*:[0-9]*' "$out" | grep -o '[0-9]*$')
+}
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+INVOKE_PATH=/2015-03-31/functions/function/invocations
+
+# --- (a) the emulator -------------------------------------------------------------------
+echo "rie…" >&2
+# Restarted for each concurrency: it does not survive concurrent invokes.
+for c in "${CONCURRENCY[@]}"; do
+  RIE_PORT=$(free_port); RAPI_PORT=$(free_port)
+  (cd "$WORK" && exec "$RIE" --log-level error --runtime-interface-emulator-address "127.0.0.1:$RIE_PORT" \
+    --runtime-api-address "127.0.0.1:$RAPI_PORT" "$BOOTSTRAP") > /dev/null 2>> "$WORK/rie.err" &
+  PID=$!
+  for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$RIE_PORT/" && break; sleep 0.05; done
+  URL="http://127.0.0.1:$RIE_PORT$INVOKE_PATH"
+  run_wrk "$URL" 1 "$WARMUP_S"
+  measure rie "$URL" "$c"
+  stop_server
+done
+
+# --- (b) the floor ------------------------------------------------------------------------
+echo "floor…" >&2
+start_floor() {
+  "$FLOOR" --listen 127.0.0.1:0 --instances "$1" -- "$BOOTSTRAP" > "$WORK/floor.out" 2> "$WORK/floor.out.err" &
+  PID=$!
+  wait_listening "$WORK/floor.out"
+  URL="http://127.0.0.1:$PORT$INVOKE_PATH"
+}
+start_floor 1
+run_wrk "$URL" 1 "$WARMUP_S"
+measure floor "$URL" 1
+stop_server
+start_floor 8
+run_wrk "$URL" 8 "$WARMUP_S"
+for c in 8 64; do measure floor "$URL" "$c"; done
+stop_server
+
+# --- (c) stratus ------------------------------------------------------------------------------
+echo "stratus…" >&2
+STRATUS_DATA="$WORK/stratus-data"
+"$STRATUS" serve --listen 127.0.0.1:0 --data-dir "$STRATUS_DATA" --auto-create-repositories \
+  --gc-interval-seconds 0 --account-concurrency 8 > "$WORK/stratus.out" 2> "$WORK/stratus.out.err" &
+PID=$!
+wait_listening "$WORK/stratus.out"
+SPORT=$PORT
+# The image: one layer holding /bootstrap, entrypoint ["/bootstrap"].
+python3 - "$WORK/layout" "$BOOTSTRAP" <<'PY'
+import gzip, hashlib, io, json, os, sys, tarfile
+root, bootstrap = sys.argv[1], sys.argv[2]
+os.makedirs(os.path.join(root, "blobs/sha256"), exist_ok=True)
+def put(b):
+    h = hashlib.sha256(b).hexdigest()
+    open(os.path.join(root, "blobs/sha256", h), "wb").write(b)
+    return h
+tar = io.BytesIO()
+with tarfile.open(fileobj=tar, mode="w", format=tarfile.PAX_FORMAT) as t:
+    info = t.gettarinfo(bootstrap, arcname="bootstrap"); info.mode = 0o755
+    info.uid = info.gid = 0; info.uname = info.gname = ""; info.mtime = 946684800
+    t.addfile(info, open(bootstrap, "rb"))
+raw = tar.getvalue(); gz = gzip.compress(raw, mtime=0)
+layer = put(gz)
+config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Entrypoint": ["/bootstrap"]},
+                     "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(raw).hexdigest()]}}).encode()
+ch = put(config)
+manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:" + ch, "size": len(config)},
+    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": "sha256:" + layer, "size": len(gz)}]}).encode()
+mh = put(manifest)
+open(os.path.join(root, "oci-layout"), "w").write('{"imageLayoutVersion":"1.0.0"}')
+json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "digest": "sha256:" + mh, "size": len(manifest), "annotations": {"org.opencontainers.image.ref.name": "latest"}}]},
+    open(os.path.join(root, "index.json"), "w"))
+PY
+skopeo copy -q --preserve-digests --dest-tls-verify=false "oci:$WORK/layout:latest" \
+  "docker://localhost:$SPORT/bench/echo:latest"
+API="http://127.0.0.1:$SPORT/2015-03-31/functions"
+curl -sf -o /dev/null -XPOST "$API" -H 'content-type: application/json' -d "{
+  \"FunctionName\": \"$FUNCTION\", \"PackageType\": \"Image\", \"Role\": \"arn:aws:iam::000000000000:role/bench\",
+  \"Code\": {\"ImageUri\": \"localhost:$SPORT/bench/echo:latest\"}}"
+deadline=$(( $(date +%s) + 60 ))
+until curl -sf "$API/$FUNCTION/configuration" | grep -q '"State":"Active"'; do
+  [ "$(date +%s)" -lt "$deadline" ] || { echo "function never became Active:" >&2; curl -s "$API/$FUNCTION/configuration" >&2; exit 1; }
+  sleep 0.1
+done
+URL="$API/$FUNCTION/invocations"
+curl -sf -o /dev/null -XPOST "$URL" -d '{}' || { echo "first invoke failed:" >&2; curl -s -XPOST "$URL" -d '{}' >&2; exit 1; }
+run_wrk "$URL" 8 "$WARMUP_S"
+for c in "${CONCURRENCY[@]}"; do measure stratus "$URL" "$c"; done
+INSTANCES=$(runc --root "$STRATUS_DATA/oci/runtime" list -q 2>/dev/null | wc -l)
+stop_server
+
+# --- report -----------------------------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
+pass() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN { if (v == "-") print "n/a"; else if ((op == "<=" && v <= t) || (op == ">=" && v >= t)) print "ok"; else print "MISSED" }'; }
+errors() { echo $(( ${NON2XX[$1]} + ${SOCKERR[$1]} )); }
+
+echo
+echo "warm invoke, ${DURATION_S}s per run, wrk on the same $(nproc) cores, event {}; load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-8s %4s %9s %9s %9s %8s %8s %11s  %s\n' system C p50_us p99_us req/s non-2xx sockerr cpu_us/req note
+for key in "${ORDER[@]}"; do
+  # shellcheck disable=SC2086
+  printf '%-8s %4s %9s %9s %9s %8s %8s %11s  %s\n' $key "${P50[$key]}" "${P99[$key]}" "${RPS[$key]}" \
+    "${NON2XX[$key]}" "${SOCKERR[$key]}" "${CPU[$key]}" "${NOTE[$key]}"
+done
+echo "(req/s counts 2xx only; latencies include errors; cpu_us/req is the server process alone, instances excluded)"
+echo "(floor: 1 instance at C=1, 8 at C=8/64; stratus: account concurrency 8, $INSTANCES instance(s) alive at the end; rie: one at a time)"
+echo
+p50_ratio=$(ratio "${P50[stratus 1]}" "${P50[floor 1]}")
+rps_rie=$(ratio "${RPS[stratus 1]}" "${RPS[rie 1]}")
+rps64=$(ratio "${RPS[stratus 64]}" "${RPS[floor 64]}")
+err64=$(errors "stratus 64")
+echo "targets:"
+echo "  C=1  p50   stratus / floor     : $p50_ratio  (<= 1.3)  $(pass "$p50_ratio" "<=" 1.3)"
+echo "  C=1  req/s stratus / rie       : $rps_rie  (>= 2)    $(pass "$rps_rie" ">=" 2)"
+echo "  C=64 req/s stratus / floor(8)  : $rps64  (>= 0.8)  $(pass "$rps64" ">=" 0.8)"
+echo "  C=64 stratus errors            : $err64  (0)       $(pass "$err64" "<=" 0)"
+echo "other ratios:"
+echo "  C=8  req/s stratus / floor(8)  : $(ratio "${RPS[stratus 8]}" "${RPS[floor 8]}")"
+echo "  C=1  p50   rie / floor         : $(ratio "${P50[rie 1]}" "${P50[floor 1]}")"
+echo "  rie errors at C=8 / C=64       : $(errors "rie 8") / $(errors "rie 64")  ${NOTE[rie 8]:+(C=8: ${NOTE[rie 8]})} ${NOTE[rie 64]:+(C=64: ${NOTE[rie 64]})}"
+if grep -q '^panic:' "$WORK/rie.err" 2>/dev/null; then
+  echo "  rie panicked $(grep -c '^panic:' "$WORK/rie.err") time(s): $(grep -m1 '^panic:' "$WORK/rie.err")"
+fi
