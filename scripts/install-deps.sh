@@ -4,12 +4,13 @@
 #   skopeo          copies OCI layouts to and from the registry
 #   runc            the OCI runtime
 #   busybox-static  a static /bin/busybox to put in FROM-scratch test images
+#   debootstrap     builds the stand-in for public.ecr.aws/lambda/python:3.11 (tests/images)
 #   awscli (PyPI)   the real AWS CLI the API tests run
 #   awslambdaric    (PyPI) the official Python runtime interface client
 # Idempotent and quiet; safe to run again. Starting dockerd is .ci/run's job.
 set -euo pipefail
 
-APT_PACKAGES=(docker.io skopeo runc busybox-static)
+APT_PACKAGES=(docker.io skopeo runc busybox-static debootstrap)
 AWSCLI_VERSION=1.45.11 # AWS CLI v1; AWS_ENDPOINT_URL needs >= 1.29
 
 SUDO=()

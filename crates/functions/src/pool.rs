@@ -45,6 +45,9 @@ pub(crate) enum AcquireError {
     InitFailed {
         error_type: String,
         message: String,
+        /// What the runtime posted to `/runtime/init/error`: returned to
+        /// the caller as it is, like Lambda does.
+        runtime_body: Option<bytes::Bytes>,
         log_tail: String,
     },
 }
@@ -345,6 +348,7 @@ impl Pool {
         let init_failed = |error_type: &str, message: String| AcquireError::InitFailed {
             error_type: error_type.to_string(),
             message,
+            runtime_body: None,
             log_tail: String::new(),
         };
         let (runtime, mut events) = RuntimeApi::bind(RuntimeApiConfig::new(self.config.arn()))
@@ -403,12 +407,13 @@ impl Pool {
                     Some(InstanceEvent::InitError { error_type, body }) => Err((
                         error_type,
                         String::from_utf8_lossy(&body).into_owned(),
+                        Some(body),
                     )),
-                    None => Err(("Runtime.Unknown".into(), "the Runtime API closed".into())),
+                    None => Err(("Runtime.Unknown".into(), "the Runtime API closed".into(), None)),
                 },
                 r = exit_watch.wait_for(|e| e.is_some()) => {
                     let e = r.ok().and_then(|g| g.clone());
-                    Err(("Runtime.ExitError".into(), format!("Runtime exited {}", describe_exit(e.as_ref()))))
+                    Err(("Runtime.ExitError".into(), format!("Runtime exited {}", describe_exit(e.as_ref())), None))
                 }
             }
         })
@@ -431,6 +436,7 @@ impl Pool {
                     "the runtime did not call the Runtime API within {:.2} seconds of starting",
                     self.settings.init_timeout.as_secs_f64()
                 ),
+                None,
             ),
         };
         let log_tail = instance.take_tail().await;
@@ -438,6 +444,7 @@ impl Pool {
         Err(AcquireError::InitFailed {
             error_type: failure.0,
             message: failure.1,
+            runtime_body: failure.2,
             log_tail,
         })
     }

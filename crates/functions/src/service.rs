@@ -1047,9 +1047,16 @@ impl Functions {
             Err(AcquireError::InitFailed {
                 error_type,
                 message,
+                runtime_body,
                 log_tail,
             }) => {
-                let body = serde_json::json!({"errorType": error_type, "errorMessage": format!("RequestId: {} Error: {message}", req.request_id)});
+                let body = match runtime_body {
+                    Some(b) if !b.is_empty() => b,
+                    _ => Bytes::from(
+                        serde_json::json!({"errorType": error_type, "errorMessage": format!("RequestId: {} Error: {message}", req.request_id)})
+                            .to_string(),
+                    ),
+                };
                 let mut tail = log_tail;
                 tail.push_str(&format!(
                     "START RequestId: {} Version: {}\nEND RequestId: {}\nREPORT RequestId: {}\tDuration: 0.00 ms\tBilled Duration: 0 ms\tMemory Size: {} MB\tMax Memory Used: 0 MB\tStatus: error\tError Type: {error_type}\n",
@@ -1057,7 +1064,7 @@ impl Functions {
                 ));
                 return Ok(InvokeResult {
                     status: 200,
-                    payload: Bytes::from(body.to_string()),
+                    payload: body,
                     function_error: Some("Unhandled".into()),
                     executed_version: config.version.clone(),
                     log_tail: req.tail_log.then_some(tail),
