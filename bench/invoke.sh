@@ -15,8 +15,12 @@
 #   stratus : `stratus serve --account-concurrency 8`, the function created
 #             from an image pushed to its registry, instances under runc,
 #             invoked unsigned on POST /2015-03-31/functions/NAME/invocations
-# For each, a short warm-up (so instances exist), then
-# `wrk -t2 -cC -dDURATION_S --latency` with POST {} for C ∈ {1, 8, 64}.
+# For each C ∈ {1, 8, 64}: a warm-up of 200 invokes run to completion (8 at
+# a time where instances can run in parallel, so that they exist), then
+# `wrk -t2 -cC -dDURATION_S --latency` with POST {}. rie is restarted for
+# each C (it crashes under concurrent invokes); stratus gets a fresh pool
+# for each C (a configuration update), and afterwards 8 parallel invokes
+# probe whether the run left the pool short of capacity.
 # Reports p50, p99, 2xx req/s, errors (non-2xx + socket errors), the server
 # process's own CPU per request (function instances excluded), and the
 # ratios the issue's targets name. Latencies include error responses.
@@ -25,7 +29,7 @@
 set -euo pipefail
 DURATION_S=${1:-10}
 CONCURRENCY=(1 8 64)
-WARMUP_S=2
+WARMUP_INVOKES=200
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK="$ROOT/target/bench-invoke"
 CACHE="$ROOT/target/bench-cache"
@@ -142,6 +146,14 @@ wait_listening() {
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
+# warm URL PARALLEL [COUNT]: COUNT (default WARMUP_INVOKES) invokes, PARALLEL at a time, each run to
+# completion (wrk cancels the requests in flight when it stops); prints how
+# many were not 200.
+warm() {
+  seq 1 "${3:-$WARMUP_INVOKES}" | timeout 120 xargs -P "$2" -I{} \
+    curl -s -o /dev/null -w '%{http_code}\n' -XPOST "$1" -d '{}' | grep -vc '^200$' || true
+}
+
 INVOKE_PATH=/2015-03-31/functions/function/invocations
 
 # --- (a) the emulator -------------------------------------------------------------------
@@ -154,7 +166,7 @@ for c in "${CONCURRENCY[@]}"; do
   PID=$!
   for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$RIE_PORT/" && break; sleep 0.05; done
   URL="http://127.0.0.1:$RIE_PORT$INVOKE_PATH"
-  run_wrk "$URL" 1 "$WARMUP_S"
+  warm "$URL" 1 > /dev/null
   measure rie "$URL" "$c"
   stop_server
 done
@@ -162,17 +174,17 @@ done
 # --- (b) the floor ------------------------------------------------------------------------
 echo "floor…" >&2
 start_floor() {
-  "$FLOOR" --listen 127.0.0.1:0 --instances "$1" -- "$BOOTSTRAP" > "$WORK/floor.out" 2> "$WORK/floor.out.err" &
+  "$FLOOR" --listen 127.0.0.1:0 --instances "$1" -- "$BOOTSTRAP" > "$WORK/floor-$1.out" 2> "$WORK/floor-$1.out.err" &
   PID=$!
-  wait_listening "$WORK/floor.out"
+  wait_listening "$WORK/floor-$1.out"
   URL="http://127.0.0.1:$PORT$INVOKE_PATH"
 }
 start_floor 1
-run_wrk "$URL" 1 "$WARMUP_S"
+warm "$URL" 1 > /dev/null
 measure floor "$URL" 1
 stop_server
 start_floor 8
-run_wrk "$URL" 8 "$WARMUP_S"
+warm "$URL" 8 > /dev/null
 for c in 8 64; do measure floor "$URL" "$c"; done
 stop_server
 
@@ -225,8 +237,25 @@ until curl -sf "$API/$FUNCTION/configuration" | grep -q '"State":"Active"'; do
 done
 URL="$API/$FUNCTION/invocations"
 curl -sf -o /dev/null -XPOST "$URL" -d '{}' || { echo "first invoke failed:" >&2; curl -s -XPOST "$URL" -d '{}' >&2; exit 1; }
-run_wrk "$URL" 8 "$WARMUP_S"
-for c in "${CONCURRENCY[@]}"; do measure stratus "$URL" "$c"; done
+# Each concurrency gets a fresh pool (a configuration update), warmed to 8
+# instances: requests wrk abandons at the end of a run must not carry over.
+# After each run, 8 parallel invokes probe the capacity left in that pool.
+fresh_pool() {
+  curl -sf -o /dev/null -XPUT "$API/$FUNCTION/configuration" -H 'content-type: application/json' \
+    -d "{\"Environment\": {\"Variables\": {\"BENCH_POOL\": \"$1\"}}}"
+  local deadline=$(( $(date +%s) + 60 ))
+  until curl -sf "$API/$FUNCTION/configuration" | grep -q '"LastUpdateStatus":"Successful"'; do
+    [ "$(date +%s)" -lt "$deadline" ] || { echo "configuration update did not finish" >&2; exit 1; }
+    sleep 0.05
+  done
+}
+for c in "${CONCURRENCY[@]}"; do
+  fresh_pool "c$c"
+  warm "$URL" 8 > /dev/null
+  measure stratus "$URL" "$c"
+  probe=$(warm "$URL" 8 8)
+  [ "$probe" = 0 ] || NOTE[stratus $c]="afterwards $probe of 8 parallel invokes got non-200"
+done
 INSTANCES=$(runc --root "$STRATUS_DATA/oci/runtime" list -q 2>/dev/null | wc -l)
 stop_server
 

@@ -577,14 +577,17 @@ impl Functions {
         let row = self.row(account, region, name).await?;
         let tags: BTreeMap<String, String> =
             serde_json::from_str(&row.tags_json).unwrap_or_default();
-        let config = self.config_of(&row, qualifier).await?;
+        let config = self.config_of(&row, qualifier, false).await?;
         Ok((config, tags, row.reserved_concurrency))
     }
 
+    /// The configuration `qualifier` names; an alias resolves to its own
+    /// version, or with `weighted` to the one its routing picks.
     async fn config_of(
         &self,
         row: &FunctionRow,
         qualifier: Option<&str>,
+        weighted: bool,
     ) -> Result<FunctionConfig, FunctionError> {
         match qualifier {
             None | Some(LATEST) => parse_config(&row.latest_json),
@@ -599,7 +602,10 @@ impl Functions {
                 let q = if q.bytes().all(|b| b.is_ascii_digit()) {
                     q
                 } else {
-                    resolved = self.alias_version(row, q).await?.ok_or_else(not_found)?;
+                    resolved = self
+                        .alias_version(row, q, weighted)
+                        .await?
+                        .ok_or_else(not_found)?;
                     if resolved == LATEST {
                         return parse_config(&row.latest_json);
                     }
@@ -776,13 +782,21 @@ impl Functions {
                 let version: i64 = q.parse().map_err(|_| {
                     FunctionError::NotFound(format!("{}:{q}", function_arn(region, account, name)))
                 })?;
+                let q = version.to_string();
+                let aliases = self.aliases_of_version(&row, &q).await?;
+                if !aliases.is_empty() {
+                    return Err(FunctionError::Conflict(format!(
+                        "Unable to delete version because the following aliases reference it: [{}]",
+                        aliases.join(", ")
+                    )));
+                }
                 if !self.store.function_version_delete(&row.id, version).await? {
                     return Err(FunctionError::NotFound(format!(
                         "{}:{q}",
                         function_arn(region, account, name)
                     )));
                 }
-                self.retire_pools(account, region, name, Some(q)).await;
+                self.retire_pools(account, region, name, Some(&q)).await;
             }
         }
         Ok(())
@@ -894,7 +908,7 @@ impl Functions {
             .map_err(|e| InvokeError::Internal(e.to_string()))?
             .ok_or_else(|| InvokeError::NotFound(function_arn(&req.region, &req.account, &name)))?;
         let config = self
-            .config_of(&row, qualifier.as_deref())
+            .config_of(&row, qualifier.as_deref(), true)
             .await
             .map_err(|e| match e {
                 FunctionError::NotFound(m) => InvokeError::NotFound(m),
@@ -1234,7 +1248,7 @@ fn aws_now() -> String {
 
 fn check_revision(c: &FunctionConfig, expected: Option<&str>) -> Result<(), FunctionError> {
     match expected {
-        Some(r) if r != c.revision_id => Err(FunctionError::Conflict(
+        Some(r) if r != c.revision_id => Err(FunctionError::PreconditionFailed(
             "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id".into(),
         )),
         _ => Ok(()),

@@ -205,19 +205,13 @@ impl Functions {
             .function_versions(&row.id, after, left + 1)
             .await?;
         let more = versions.len() as i64 > left;
-        let mut last = None;
+        // A page that holds only `$LATEST` continues after version 0.
+        let mut last = after;
         for (n, json) in versions.into_iter().take(left as usize) {
             out.push(parse(&json)?);
-            last = Some(n);
+            last = n;
         }
-        Ok((
-            out,
-            if more {
-                last.map(|n| n.to_string())
-            } else {
-                None
-            },
-        ))
+        Ok((out, more.then(|| last.to_string())))
     }
 
     async fn check_version_exists(
@@ -419,22 +413,42 @@ impl Functions {
         Ok(out)
     }
 
-    /// Resolves an alias to the version an invocation runs (weighted).
+    /// Resolves an alias to a version: with `weighted`, the one an
+    /// invocation runs (its routing configuration applied), otherwise the
+    /// alias' own (what the control plane shows).
     pub(crate) async fn alias_version(
         &self,
         row: &FunctionRow,
         alias: &str,
+        weighted: bool,
     ) -> Result<Option<String>, FunctionError> {
         let Some(json) = self.store().alias_get(&row.id, alias).await? else {
             return Ok(None);
         };
         let a: Alias = parse(&json)?;
-        if let Some((v, w)) = a.routing.iter().next() {
+        if let Some((v, w)) = a.routing.iter().next().filter(|_| weighted) {
             if rand_unit() < *w {
                 return Ok(Some(v.clone()));
             }
         }
         Ok(Some(a.function_version))
+    }
+
+    /// The aliases that route to `version` (as theirs or as an additional
+    /// version), by name.
+    pub(crate) async fn aliases_of_version(
+        &self,
+        row: &FunctionRow,
+        version: &str,
+    ) -> Result<Vec<String>, FunctionError> {
+        let mut out = Vec::new();
+        for (name, json) in self.store().alias_list(&row.id).await? {
+            let a: Alias = parse(&json)?;
+            if a.function_version == version || a.routing.contains_key(version) {
+                out.push(name);
+            }
+        }
+        Ok(out)
     }
 
     pub async fn put_concurrency(

@@ -105,6 +105,14 @@ impl Store {
     /// Returns the value stored under `key`, or stores `value` and returns
     /// it when there was none (used for server-generated secrets).
     pub async fn setting_get_or_init(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        let existing: Option<(String,)> =
+            sqlx::query_as("SELECT value FROM settings WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
+        if let Some((v,)) = existing {
+            return Ok(v);
+        }
         let _w = self.writer().await;
         sqlx::query(
             "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",

@@ -15,12 +15,16 @@ const MIGRATIONS: &[(i64, &str)] = &[
 pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
     let _w = store.writer().await;
     let pool = store.pool();
-    pool.execute(
+    // Every pending migration, and the table that records them, commit in
+    // one transaction: one fsync on a fresh data directory, and a crash
+    // mid-way leaves the schema as it was.
+    let mut tx = pool.begin().await?;
+    tx.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at_ms BIGINT NOT NULL)",
     )
     .await?;
     let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
-        .fetch_one(pool)
+        .fetch_one(&mut *tx)
         .await?;
     let current: i64 = row.try_get("v")?;
     let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
@@ -30,8 +34,8 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
             known,
         });
     }
+    let mut applied = Vec::new();
     for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
-        let mut tx = pool.begin().await?;
         let migration = |source| StoreError::Migration {
             version: *version,
             source,
@@ -45,8 +49,11 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
             .execute(&mut *tx)
             .await
             .map_err(migration)?;
-        tx.commit().await.map_err(migration)?;
-        tracing::info!(version, "applied metadata schema migration");
+        applied.push(*version);
+    }
+    tx.commit().await?;
+    if !applied.is_empty() {
+        tracing::info!(?applied, "applied metadata schema migrations");
     }
     Ok(())
 }

@@ -179,6 +179,7 @@ async fn shutdown_signal() {
 }
 
 fn main() -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -195,12 +196,12 @@ fn main() -> anyhow::Result<()> {
                 .thread_name("stratus")
                 .build()
                 .context("cannot start the async runtime")?;
-            runtime.block_on(serve(config))
+            runtime.block_on(serve(config, started))
         }
     }
 }
 
-async fn serve(config: server::Config) -> anyhow::Result<()> {
+async fn serve(config: server::Config, started: std::time::Instant) -> anyhow::Result<()> {
     let dev_auth = config.credentials.is_empty();
     let data_dir = config.data_dir.clone();
     let server = server::Server::bind(config).await?;
@@ -208,7 +209,11 @@ async fn serve(config: server::Config) -> anyhow::Result<()> {
     if dev_auth {
         tracing::warn!("development mode: any AWS credentials are accepted and signatures are not checked; pass --credentials ID:SECRET to require them");
     }
-    tracing::info!(data_dir = %data_dir.display(), "data directory");
+    tracing::info!(
+        data_dir = %data_dir.display(),
+        ready_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "ready"
+    );
     {
         use std::io::Write;
         let mut out = std::io::stdout().lock();

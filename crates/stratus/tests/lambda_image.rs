@@ -226,14 +226,19 @@ impl Stratus {
     /// `aws lambda invoke --payload PAYLOAD [--log-type Tail] OUTFILE`.
     #[track_caller]
     fn invoke(&self, name: &str, payload: &Value, tail: bool) -> Invoked {
+        let tail: &[&str] = if tail { &["--log-type", "Tail"] } else { &[] };
+        self.invoke_with(name, payload, tail)
+    }
+
+    /// `aws lambda invoke --payload PAYLOAD EXTRA… OUTFILE`.
+    #[track_caller]
+    fn invoke_with(&self, name: &str, payload: &Value, extra: &[&str]) -> Invoked {
         let payload = payload.to_string();
         let n = self.outfiles.fetch_add(1, Ordering::Relaxed);
         let outfile = self.work.path().join(format!("out-{n}.json"));
         let outfile_arg = outfile.to_string_lossy().into_owned();
         let mut args = vec!["invoke", "--function-name", name, "--payload", &payload];
-        if tail {
-            args.extend(["--log-type", "Tail"]);
-        }
+        args.extend_from_slice(extra);
         args.push(&outfile_arg);
         let out = self.lambda(&args);
         let body = fs::read(&outfile).unwrap_or_else(|e| panic!("read {}: {e}", outfile.display()));
@@ -300,6 +305,34 @@ impl Stratus {
             return Err(format!("runc list failed: {}", out.stderr_str()));
         }
         Ok(out.stdout_str().lines().map(str::to_string).collect())
+    }
+
+    /// Everything the instances of function `name` logged so far (the
+    /// files of its log group, `<data dir>/logs/<account>/<region>/<group>/
+    /// <stream>.log`, one `<epoch ms>\t<line>` per line), timestamps cut.
+    fn function_log(&self, name: &str) -> String {
+        let group = format!("/aws/lambda/{name}").replace('/', "%2F");
+        let dir = self
+            .server
+            .data_dir()
+            .join("logs")
+            .join(ACCOUNT)
+            .join(REGION)
+            .join(group);
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return String::new();
+        };
+        let mut streams: Vec<PathBuf> = entries.filter_map(|e| Some(e.ok()?.path())).collect();
+        streams.sort();
+        let mut log = String::new();
+        for path in streams {
+            let text = fs::read_to_string(&path).unwrap_or_default();
+            for line in text.lines() {
+                log.push_str(line.split_once('\t').map_or(line, |(_, l)| l));
+                log.push('\n');
+            }
+        }
+        log
     }
 
     fn runtime_root(&self) -> PathBuf {
@@ -541,6 +574,15 @@ fn start_request_id(log: &str, version: &str) -> String {
         .unwrap_or_else(|| panic!("no Version in {first:?}"));
     assert_eq!(v, version, "{first}");
     id.to_string()
+}
+
+/// Asserts that the aws CLI's stderr names the error `code`.
+#[track_caller]
+fn assert_code(stderr: &str, code: &str) {
+    assert!(
+        stderr.contains(&format!("({code})")),
+        "expected {code} in:\n{stderr}"
+    );
 }
 
 fn echo(n: u64) -> Value {
@@ -803,14 +845,6 @@ fn create_function_rejects_bad_requests() {
             role,
         ])
     };
-    #[track_caller]
-    fn assert_code(stderr: &str, code: &str) {
-        assert!(
-            stderr.contains(&format!("({code})")),
-            "expected {code} in:\n{stderr}"
-        );
-    }
-
     // Images that are not there, or not in Stratus' registry.
     let missing_tag = create("f", &s.local_uri("app", "nope"), ROLE);
     assert_code(&missing_tag, "InvalidParameterValueException");
@@ -1318,4 +1352,805 @@ fn the_account_concurrency_limit_throttles() {
     let mut statuses = [a.status, b.status];
     statuses.sort_unstable();
     assert_eq!(statuses, [200, 429], "{}\n{}", a.text(), b.text());
+}
+
+// ----- versions, aliases and function settings --------------------------------
+
+/// The ARN of function `name`.
+fn arn_of(name: &str) -> String {
+    format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")
+}
+
+/// The `Version`s of a ListVersionsByFunction answer.
+#[track_caller]
+fn version_numbers(listed: &Value) -> Vec<String> {
+    listed["Versions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{listed}"))
+        .iter()
+        .map(|v| string_at(v, "/Version").to_string())
+        .collect()
+}
+
+/// Creates function `f` with `USER_STAGE=one`, publishes it as version
+/// 1, changes the variable to `two` and publishes version 2.
+#[track_caller]
+fn function_with_two_versions(s: &Stratus) {
+    s.create_repository("app");
+    s.push_image("app", "latest", &[]);
+    s.create_active(
+        "f",
+        &s.local_uri("app", "latest"),
+        &["--environment", "Variables={USER_STAGE=one}"],
+    );
+    let v1 = s.lambda(&["publish-version", "--function-name", "f"]);
+    assert_eq!(v1["Version"], "1", "{v1}");
+    s.lambda(&[
+        "update-function-configuration",
+        "--function-name",
+        "f",
+        "--environment",
+        "Variables={USER_STAGE=two}",
+    ]);
+    s.lambda(&["wait", "function-updated-v2", "--function-name", "f"]);
+    let v2 = s.lambda(&["publish-version", "--function-name", "f"]);
+    assert_eq!(v2["Version"], "2", "{v2}");
+}
+
+#[test]
+fn versions_are_published_frozen_invoked_and_deleted() {
+    let s = Stratus::start();
+    s.create_repository("app");
+    s.push_image("app", "latest", &[]);
+    let created = s.create_active(
+        "f",
+        &s.local_uri("app", "latest"),
+        &["--environment", "Variables={USER_STAGE=one}"],
+    );
+    let arn = arn_of("f");
+
+    let v1 = s.lambda(&[
+        "publish-version",
+        "--function-name",
+        "f",
+        "--description",
+        "first",
+    ]);
+    assert_eq!(v1["Version"], "1", "{v1}");
+    assert_eq!(v1["FunctionArn"], format!("{arn}:1").as_str(), "{v1}");
+    assert_eq!(v1["Description"], "first", "{v1}");
+    assert_eq!(v1["CodeSha256"], created["CodeSha256"], "{v1}");
+    assert_eq!(v1["State"], "Active", "{v1}");
+    assert_eq!(
+        v1["Environment"],
+        json!({"Variables": {"USER_STAGE": "one"}}),
+        "{v1}"
+    );
+    // Nothing changed since: version 1 again.
+    let again = s.lambda(&["publish-version", "--function-name", "f"]);
+    assert_eq!(again["Version"], "1", "{again}");
+    assert_eq!(again["RevisionId"], v1["RevisionId"], "{again}");
+
+    s.lambda(&[
+        "update-function-configuration",
+        "--function-name",
+        "f",
+        "--environment",
+        "Variables={USER_STAGE=two}",
+    ]);
+    s.lambda(&["wait", "function-updated-v2", "--function-name", "f"]);
+    let latest = s.lambda(&["get-function-configuration", "--function-name", "f"]);
+    let sha = string_at(&latest, "/CodeSha256");
+    let revision = string_at(&latest, "/RevisionId");
+    // Preconditions that do not hold publish nothing.
+    let wrong_sha = s.lambda_err(&[
+        "publish-version",
+        "--function-name",
+        "f",
+        "--code-sha256",
+        &"0".repeat(64),
+    ]);
+    assert_code(&wrong_sha, "InvalidParameterValueException");
+    let wrong_revision = s.lambda_err(&[
+        "publish-version",
+        "--function-name",
+        "f",
+        "--revision-id",
+        "00000000-0000-4000-8000-000000000000",
+    ]);
+    assert_code(&wrong_revision, "PreconditionFailedException");
+    let stale_update = s.lambda_err(&[
+        "update-function-configuration",
+        "--function-name",
+        "f",
+        "--description",
+        "stale",
+        "--revision-id",
+        "00000000-0000-4000-8000-000000000000",
+    ]);
+    assert_code(&stale_update, "PreconditionFailedException");
+    let v2 = s.lambda(&[
+        "publish-version",
+        "--function-name",
+        "f",
+        "--code-sha256",
+        sha,
+        "--revision-id",
+        revision,
+    ]);
+    assert_eq!(v2["Version"], "2", "{v2}");
+    assert_eq!(v2["FunctionArn"], format!("{arn}:2").as_str(), "{v2}");
+    assert_eq!(
+        v2["Environment"],
+        json!({"Variables": {"USER_STAGE": "two"}}),
+        "{v2}"
+    );
+
+    let listed = s.lambda(&["list-versions-by-function", "--function-name", "f"]);
+    assert_eq!(version_numbers(&listed), ["$LATEST", "1", "2"], "{listed}");
+    let arns: Vec<&str> = listed["Versions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{listed}"))
+        .iter()
+        .map(|v| string_at(v, "/FunctionArn"))
+        .collect();
+    assert_eq!(
+        arns,
+        [
+            format!("{arn}:$LATEST"),
+            format!("{arn}:1"),
+            format!("{arn}:2")
+        ],
+        "{listed}"
+    );
+    // One version per page: the CLI follows NextMarker to the end, also
+    // from a page that holds only $LATEST.
+    let paged = s.lambda(&[
+        "list-versions-by-function",
+        "--function-name",
+        "f",
+        "--page-size",
+        "1",
+    ]);
+    assert_eq!(version_numbers(&paged), ["$LATEST", "1", "2"], "{paged}");
+    // One item, then the rest from the CLI's token.
+    let first = s.lambda(&[
+        "list-versions-by-function",
+        "--function-name",
+        "f",
+        "--max-items",
+        "1",
+    ]);
+    assert_eq!(version_numbers(&first), ["$LATEST"], "{first}");
+    let token = string_at(&first, "/NextToken");
+    let rest = s.lambda(&[
+        "list-versions-by-function",
+        "--function-name",
+        "f",
+        "--starting-token",
+        token,
+    ]);
+    assert_eq!(version_numbers(&rest), ["1", "2"], "{rest}");
+    assert!(rest.get("NextToken").is_none(), "{rest}");
+    // The same through server pages of one.
+    let first = s.lambda(&[
+        "list-versions-by-function",
+        "--function-name",
+        "f",
+        "--max-items",
+        "2",
+        "--page-size",
+        "1",
+    ]);
+    assert_eq!(version_numbers(&first), ["$LATEST", "1"], "{first}");
+    let token = string_at(&first, "/NextToken");
+    let rest = s.lambda(&[
+        "list-versions-by-function",
+        "--function-name",
+        "f",
+        "--page-size",
+        "1",
+        "--starting-token",
+        token,
+    ]);
+    assert_eq!(version_numbers(&rest), ["2"], "{rest}");
+
+    // A version's configuration is frozen.
+    let got = s.lambda(&["get-function", "--function-name", "f", "--qualifier", "1"]);
+    let c = &got["Configuration"];
+    assert_eq!(c["Version"], "1", "{got}");
+    assert_eq!(c["FunctionArn"], format!("{arn}:1").as_str(), "{got}");
+    assert_eq!(
+        c["Environment"],
+        json!({"Variables": {"USER_STAGE": "one"}}),
+        "{got}"
+    );
+    assert_eq!(
+        got["Code"]["ImageUri"],
+        s.local_uri("app", "latest").as_str(),
+        "{got}"
+    );
+
+    let ran = s.invoke_with("f", &echo(1), &["--qualifier", "1", "--log-type", "Tail"]);
+    assert_eq!(ran.executed_version.as_deref(), Some("1"), "{ran:?}");
+    let body = ran.ok();
+    assert_eq!(body["env"]["USER_STAGE"], "one", "{body}");
+    assert_eq!(body["env"]["AWS_LAMBDA_FUNCTION_VERSION"], "1", "{body}");
+    assert_eq!(body["function_arn"], format!("{arn}:1").as_str(), "{body}");
+    let id = start_request_id(ran.log(), "1");
+    check_log(ran.log(), &id, 128);
+    let ran = s.invoke("f", &echo(2), false);
+    assert_eq!(ran.executed_version.as_deref(), Some("$LATEST"), "{ran:?}");
+    assert_eq!(ran.ok()["env"]["USER_STAGE"], "two");
+    assert_eq!(s.containers().len(), 2);
+
+    // Deleting version 1 stops its instance; the number is not reused.
+    let deleted = s.lambda(&[
+        "delete-function",
+        "--function-name",
+        "f",
+        "--qualifier",
+        "1",
+    ]);
+    assert_eq!(deleted, json!({"StatusCode": 204}));
+    s.wait_containers(1);
+    let out = s.work.path().join("never.json");
+    let gone = s.lambda_err(&[
+        "invoke",
+        "--function-name",
+        "f",
+        "--qualifier",
+        "1",
+        &out.to_string_lossy(),
+    ]);
+    assert_code(&gone, "ResourceNotFoundException");
+    assert!(gone.contains(&format!("{arn}:1")), "{gone}");
+    assert!(!out.exists());
+    let gone = s.lambda_err(&["get-function", "--function-name", "f", "--qualifier", "1"]);
+    assert_code(&gone, "ResourceNotFoundException");
+    let listed = s.lambda(&["list-versions-by-function", "--function-name", "f"]);
+    assert_eq!(version_numbers(&listed), ["$LATEST", "2"], "{listed}");
+    let latest = s.lambda_err(&[
+        "delete-function",
+        "--function-name",
+        "f",
+        "--qualifier",
+        "$LATEST",
+    ]);
+    assert_code(&latest, "InvalidParameterValueException");
+    let again = s.lambda(&["publish-version", "--function-name", "f"]);
+    assert_eq!(again["Version"], "2", "{again}");
+    s.lambda(&[
+        "update-function-configuration",
+        "--function-name",
+        "f",
+        "--environment",
+        "Variables={USER_STAGE=three}",
+    ]);
+    s.lambda(&["wait", "function-updated-v2", "--function-name", "f"]);
+    let v3 = s.lambda(&["publish-version", "--function-name", "f"]);
+    assert_eq!(v3["Version"], "3", "{v3}");
+}
+
+#[test]
+fn aliases_route_invocations_to_versions() {
+    let s = Stratus::start();
+    function_with_two_versions(&s);
+    let arn = arn_of("f");
+
+    let live = s.lambda(&[
+        "create-alias",
+        "--function-name",
+        "f",
+        "--name",
+        "live",
+        "--function-version",
+        "2",
+        "--description",
+        "production",
+    ]);
+    assert_eq!(live["AliasArn"], format!("{arn}:live").as_str(), "{live}");
+    assert_eq!(live["Name"], "live", "{live}");
+    assert_eq!(live["FunctionVersion"], "2", "{live}");
+    assert_eq!(live["Description"], "production", "{live}");
+    assert!(live["RevisionId"].is_string(), "{live}");
+    assert!(live.get("RoutingConfig").is_none(), "{live}");
+
+    // The function runs as the version and sees the alias ARN.
+    let ran = s.invoke_with(
+        "f",
+        &echo(1),
+        &["--qualifier", "live", "--log-type", "Tail"],
+    );
+    assert_eq!(ran.executed_version.as_deref(), Some("2"), "{ran:?}");
+    let body = ran.ok();
+    assert_eq!(
+        body["function_arn"],
+        format!("{arn}:live").as_str(),
+        "{body}"
+    );
+    assert_eq!(body["env"]["AWS_LAMBDA_FUNCTION_VERSION"], "2", "{body}");
+    assert_eq!(body["env"]["USER_STAGE"], "two", "{body}");
+    start_request_id(ran.log(), "2");
+
+    let duplicate = s.lambda_err(&[
+        "create-alias",
+        "--function-name",
+        "f",
+        "--name",
+        "live",
+        "--function-version",
+        "1",
+    ]);
+    assert_code(&duplicate, "ResourceConflictException");
+    let digits = s.lambda_err(&[
+        "create-alias",
+        "--function-name",
+        "f",
+        "--name",
+        "123",
+        "--function-version",
+        "1",
+    ]);
+    assert_code(&digits, "ValidationException");
+    let missing = s.lambda_err(&[
+        "create-alias",
+        "--function-name",
+        "f",
+        "--name",
+        "next",
+        "--function-version",
+        "9",
+    ]);
+    assert_code(&missing, "ResourceNotFoundException");
+    let stale = s.lambda_err(&[
+        "update-alias",
+        "--function-name",
+        "f",
+        "--name",
+        "live",
+        "--description",
+        "x",
+        "--revision-id",
+        "00000000-0000-4000-8000-000000000000",
+    ]);
+    assert_code(&stale, "PreconditionFailedException");
+
+    // Half of the invocations go to version 1.
+    let weighted = s.lambda(&[
+        "update-alias",
+        "--function-name",
+        "f",
+        "--name",
+        "live",
+        "--routing-config",
+        "AdditionalVersionWeights={1=0.5}",
+    ]);
+    assert_eq!(weighted["FunctionVersion"], "2", "{weighted}");
+    assert_eq!(
+        weighted["RoutingConfig"],
+        json!({"AdditionalVersionWeights": {"1": 0.5}}),
+        "{weighted}"
+    );
+    assert_eq!(weighted["Description"], "production", "{weighted}");
+    assert_ne!(weighted["RevisionId"], live["RevisionId"], "{weighted}");
+    let mut seen = BTreeMap::<String, usize>::new();
+    for n in 0..40 {
+        let r = s.invoke_http("f:live", echo(n).to_string());
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.header("x-amz-function-error"), None, "{}", r.text());
+        let version = r
+            .header("x-amz-executed-version")
+            .unwrap_or_else(|| panic!("no X-Amz-Executed-Version: {:?}", r.headers))
+            .to_string();
+        let body = r.json();
+        assert_eq!(body["env"]["AWS_LAMBDA_FUNCTION_VERSION"], version.as_str());
+        assert_eq!(body["function_arn"], format!("{arn}:live").as_str());
+        *seen.entry(version).or_default() += 1;
+    }
+    assert_eq!(
+        seen.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["1", "2"],
+        "executed versions of 40 invocations: {seen:?}"
+    );
+    // The control plane shows the alias' own version, not a weighted pick.
+    for _ in 0..10 {
+        let r = s.send(
+            s.http.get(
+                s.server
+                    .url("/2015-03-31/functions/f/configuration?Qualifier=live"),
+            ),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["Version"], "2", "{}", r.text());
+    }
+
+    s.lambda(&[
+        "create-alias",
+        "--function-name",
+        "f",
+        "--name",
+        "beta",
+        "--function-version",
+        "1",
+    ]);
+    let names = |v: &Value| -> Vec<String> {
+        v["Aliases"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{v}"))
+            .iter()
+            .map(|a| string_at(a, "/Name").to_string())
+            .collect()
+    };
+    let all = s.lambda(&["list-aliases", "--function-name", "f"]);
+    assert_eq!(names(&all), ["beta", "live"], "{all}");
+    assert_eq!(all["Aliases"][1], weighted, "{all}");
+    let of_1 = s.lambda(&[
+        "list-aliases",
+        "--function-name",
+        "f",
+        "--function-version",
+        "1",
+    ]);
+    assert_eq!(names(&of_1), ["beta"], "{of_1}");
+    let got = s.lambda(&["get-alias", "--function-name", "f", "--name", "live"]);
+    assert_eq!(got, weighted);
+
+    // A version an alias refers to stays.
+    let referenced = s.lambda_err(&[
+        "delete-function",
+        "--function-name",
+        "f",
+        "--qualifier",
+        "1",
+    ]);
+    assert_code(&referenced, "ResourceConflictException");
+
+    let deleted = s.lambda(&["delete-alias", "--function-name", "f", "--name", "beta"]);
+    assert_eq!(deleted, Value::Null);
+    let gone = s.lambda_err(&["get-alias", "--function-name", "f", "--name", "beta"]);
+    assert_code(&gone, "ResourceNotFoundException");
+    let r = s.invoke_http("f:beta", echo(1).to_string());
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!(
+        r.header("x-amzn-errortype"),
+        Some("ResourceNotFoundException")
+    );
+    let all = s.lambda(&["list-aliases", "--function-name", "f"]);
+    assert_eq!(names(&all), ["live"], "{all}");
+    // `live` still routes to version 1; without the extra version it
+    // does not, and version 1 can go.
+    let referenced = s.lambda_err(&[
+        "delete-function",
+        "--function-name",
+        "f",
+        "--qualifier",
+        "1",
+    ]);
+    assert_code(&referenced, "ResourceConflictException");
+    let plain = s.lambda(&[
+        "update-alias",
+        "--function-name",
+        "f",
+        "--name",
+        "live",
+        "--routing-config",
+        r#"{"AdditionalVersionWeights": {}}"#,
+    ]);
+    assert!(plain.get("RoutingConfig").is_none(), "{plain}");
+    s.lambda(&[
+        "delete-function",
+        "--function-name",
+        "f",
+        "--qualifier",
+        "1",
+    ]);
+    let ran = s.invoke_with("f", &echo(1), &["--qualifier", "live"]);
+    assert_eq!(ran.executed_version.as_deref(), Some("2"), "{ran:?}");
+}
+
+#[test]
+fn reserved_concurrency_policy_and_tags() {
+    let s = Stratus::start();
+    s.create_repository("app");
+    s.push_image("app", "latest", &[]);
+    s.create_active("f", &s.local_uri("app", "latest"), &[]);
+    let arn = arn_of("f");
+
+    // Reserved concurrency 0 turns invocations away.
+    let put = s.lambda(&[
+        "put-function-concurrency",
+        "--function-name",
+        "f",
+        "--reserved-concurrent-executions",
+        "0",
+    ]);
+    assert_eq!(put, json!({"ReservedConcurrentExecutions": 0}));
+    let got = s.lambda(&["get-function-concurrency", "--function-name", "f"]);
+    assert_eq!(got, json!({"ReservedConcurrentExecutions": 0}));
+    let got = s.lambda(&["get-function", "--function-name", "f"]);
+    assert_eq!(
+        got["Concurrency"],
+        json!({"ReservedConcurrentExecutions": 0}),
+        "{got}"
+    );
+    let r = s.invoke_http("f", echo(1).to_string());
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert_eq!(
+        r.header("x-amzn-errortype"),
+        Some("TooManyRequestsException")
+    );
+    assert_eq!(
+        r.json()["Reason"],
+        "ReservedFunctionConcurrentInvocationLimitExceeded",
+        "{}",
+        r.text()
+    );
+    assert!(r.header("retry-after").is_some(), "{:?}", r.headers);
+    let throttled = s.lambda_err(&[
+        "invoke",
+        "--function-name",
+        "f",
+        &s.work.path().join("never.json").to_string_lossy(),
+    ]);
+    assert_code(&throttled, "TooManyRequestsException");
+    assert!(s.containers().is_empty(), "{:?}", s.containers());
+
+    // One: a second invocation at the same time is throttled.
+    s.lambda(&[
+        "put-function-concurrency",
+        "--function-name",
+        "f",
+        "--reserved-concurrent-executions",
+        "1",
+    ]);
+    let sleep = json!({"action": "sleep", "ms": 1500});
+    let results = invoke_parallel(&s, "f", 2, &sleep);
+    let mut statuses: Vec<u16> = results.iter().map(|r| r.status).collect();
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses,
+        [200, 429],
+        "{:?}",
+        results.iter().map(Raw::text).collect::<Vec<_>>()
+    );
+    let t = results.iter().find(|r| r.status == 429).expect("a 429");
+    assert_eq!(
+        t.json()["Reason"],
+        "ReservedFunctionConcurrentInvocationLimitExceeded",
+        "{}",
+        t.text()
+    );
+
+    let deleted = s.lambda(&["delete-function-concurrency", "--function-name", "f"]);
+    assert_eq!(deleted, Value::Null);
+    let got = s.lambda(&["get-function-concurrency", "--function-name", "f"]);
+    assert!(
+        got.is_null() || got == json!({}),
+        "no reserved concurrency left: {got}"
+    );
+    let got = s.lambda(&["get-function", "--function-name", "f"]);
+    assert!(got.get("Concurrency").is_none(), "{got}");
+    assert_eq!(s.invoke("f", &echo(2), false).ok()["echo"], echo(2));
+
+    // The resource policy.
+    let source_arn = format!("arn:aws:execute-api:{REGION}:{ACCOUNT}:abc123/*/*/*");
+    let added = s.lambda(&[
+        "add-permission",
+        "--function-name",
+        "f",
+        "--statement-id",
+        "apigw",
+        "--action",
+        "lambda:InvokeFunction",
+        "--principal",
+        "apigateway.amazonaws.com",
+        "--source-arn",
+        &source_arn,
+    ]);
+    let statement: Value = serde_json::from_str(string_at(&added, "/Statement"))
+        .unwrap_or_else(|e| panic!("Statement is not JSON ({e}): {added}"));
+    let expected = json!({
+        "Sid": "apigw",
+        "Effect": "Allow",
+        "Principal": {"Service": "apigateway.amazonaws.com"},
+        "Action": "lambda:InvokeFunction",
+        "Resource": arn,
+        "Condition": {"ArnLike": {"AWS:SourceArn": source_arn}},
+    });
+    assert_eq!(statement, expected);
+    let policy_of = |got: &Value| -> Value {
+        serde_json::from_str(string_at(got, "/Policy"))
+            .unwrap_or_else(|e| panic!("Policy is not JSON ({e}): {got}"))
+    };
+    let got = s.lambda(&["get-policy", "--function-name", "f"]);
+    assert!(got["RevisionId"].is_string(), "{got}");
+    let policy = policy_of(&got);
+    assert_eq!(policy["Version"], "2012-10-17", "{policy}");
+    assert_eq!(policy["Statement"], json!([expected]), "{policy}");
+    s.lambda(&[
+        "add-permission",
+        "--function-name",
+        "f",
+        "--statement-id",
+        "account",
+        "--action",
+        "lambda:InvokeFunction",
+        "--principal",
+        "111122223333",
+    ]);
+    let duplicate = s.lambda_err(&[
+        "add-permission",
+        "--function-name",
+        "f",
+        "--statement-id",
+        "apigw",
+        "--action",
+        "lambda:InvokeFunction",
+        "--principal",
+        "s3.amazonaws.com",
+    ]);
+    assert_code(&duplicate, "ResourceConflictException");
+    let policy = policy_of(&s.lambda(&["get-policy", "--function-name", "f"]));
+    let statements = policy["Statement"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{policy}"));
+    assert_eq!(statements.len(), 2, "{policy}");
+    assert_eq!(statements[0], expected, "{policy}");
+    assert_eq!(
+        statements[1]["Principal"],
+        json!({"AWS": "arn:aws:iam::111122223333:root"}),
+        "{policy}"
+    );
+    for sid in ["apigw", "account"] {
+        let removed = s.lambda(&[
+            "remove-permission",
+            "--function-name",
+            "f",
+            "--statement-id",
+            sid,
+        ]);
+        assert_eq!(removed, Value::Null);
+    }
+    let none = s.lambda_err(&["get-policy", "--function-name", "f"]);
+    assert_code(&none, "ResourceNotFoundException");
+    let unknown = s.lambda_err(&[
+        "remove-permission",
+        "--function-name",
+        "f",
+        "--statement-id",
+        "apigw",
+    ]);
+    assert_code(&unknown, "ResourceNotFoundException");
+
+    // Tags, addressed by the function's ARN.
+    s.lambda(&[
+        "tag-resource",
+        "--resource",
+        &arn,
+        "--tags",
+        "team=core,stage=dev",
+    ]);
+    let tags = s.lambda(&["list-tags", "--resource", &arn]);
+    assert_eq!(tags, json!({"Tags": {"team": "core", "stage": "dev"}}));
+    let got = s.lambda(&["get-function", "--function-name", "f"]);
+    assert_eq!(got["Tags"], tags["Tags"], "{got}");
+    s.lambda(&["untag-resource", "--resource", &arn, "--tag-keys", "stage"]);
+    let tags = s.lambda(&["list-tags", "--resource", &arn]);
+    assert_eq!(tags, json!({"Tags": {"team": "core"}}));
+    let reserved = s.lambda_err(&["tag-resource", "--resource", &arn, "--tags", "aws:x=1"]);
+    assert_code(&reserved, "InvalidParameterValueException");
+    for bad in ["not-an-arn", &format!("{arn}:1"), "arn:aws:s3:::bucket"] {
+        let err = s.lambda_err(&["list-tags", "--resource", bad]);
+        assert_code(&err, "ValidationException");
+    }
+    let missing = s.lambda_err(&["list-tags", "--resource", &arn_of("nope")]);
+    assert_code(&missing, "ResourceNotFoundException");
+}
+
+#[test]
+fn asynchronous_invocations_and_their_settings() {
+    let s = Stratus::start();
+    s.create_repository("app");
+    s.push_image("app", "latest", &[]);
+    s.create_active("f", &s.local_uri("app", "latest"), &[]);
+    let arn = arn_of("f");
+
+    let none = s.lambda_err(&["get-function-event-invoke-config", "--function-name", "f"]);
+    assert_code(&none, "ResourceNotFoundException");
+    let put = s.lambda(&[
+        "put-function-event-invoke-config",
+        "--function-name",
+        "f",
+        "--maximum-retry-attempts",
+        "0",
+    ]);
+    assert_eq!(put["MaximumRetryAttempts"], 0, "{put}");
+    assert_eq!(put["MaximumEventAgeInSeconds"], 21600, "{put}");
+    assert_eq!(
+        put["FunctionArn"],
+        format!("{arn}:$LATEST").as_str(),
+        "{put}"
+    );
+    assert!(put["LastModified"].is_number(), "{put}");
+    let got = s.lambda(&["get-function-event-invoke-config", "--function-name", "f"]);
+    assert_eq!(got, put);
+    // An update keeps what it does not name.
+    let updated = s.lambda(&[
+        "update-function-event-invoke-config",
+        "--function-name",
+        "f",
+        "--maximum-event-age-in-seconds",
+        "3600",
+    ]);
+    assert_eq!(updated["MaximumRetryAttempts"], 0, "{updated}");
+    assert_eq!(updated["MaximumEventAgeInSeconds"], 3600, "{updated}");
+    let too_many = s.lambda_err(&[
+        "put-function-event-invoke-config",
+        "--function-name",
+        "f",
+        "--maximum-retry-attempts",
+        "5",
+    ]);
+    assert_code(&too_many, "ValidationException");
+    let got = s.lambda(&["get-function-event-invoke-config", "--function-name", "f"]);
+    assert_eq!(got, updated, "a rejected put changed the settings");
+
+    // Accepted at once; the function runs afterwards.
+    let queued = s.invoke_with("f", &echo(1), &["--invocation-type", "Event"]);
+    assert_eq!(queued.status, 202, "{queued:?}");
+    assert!(queued.body.is_empty(), "{queued:?}");
+    let echoed = |log: &str| {
+        log.lines()
+            .filter(|l| l.starts_with("echo request "))
+            .count()
+    };
+    poll_until(Duration::from_secs(30), || {
+        (echoed(&s.function_log("f")) == 1).then_some(())
+    });
+    // The request id of the 202 is the one the function sees.
+    let r = s.send(
+        s.http
+            .post(s.server.url("/2015-03-31/functions/f/invocations"))
+            .header("X-Amz-Invocation-Type", "Event")
+            .body(echo(2).to_string()),
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert!(r.body.is_empty(), "{}", r.text());
+    let id = r
+        .header("x-amzn-requestid")
+        .unwrap_or_else(|| panic!("no x-amzn-RequestId: {:?}", r.headers))
+        .to_string();
+    let log = poll_until(Duration::from_secs(30), || {
+        let log = s.function_log("f");
+        log.contains(&format!("REPORT RequestId: {id}\t"))
+            .then_some(log)
+    });
+    assert!(log.contains(&format!("\necho request {id}\n")), "{log}");
+    assert!(
+        log.contains(&format!("START RequestId: {id} Version: $LATEST\n")),
+        "{log}"
+    );
+
+    // DryRun checks the function is there and runs nothing.
+    let dry = s.invoke_with("f", &echo(3), &["--invocation-type", "DryRun"]);
+    assert_eq!(dry.status, 204, "{dry:?}");
+    assert!(dry.body.is_empty(), "{dry:?}");
+    let r = s.send(
+        s.http
+            .post(s.server.url("/2015-03-31/functions/nope/invocations"))
+            .header("X-Amz-Invocation-Type", "DryRun")
+            .body("{}"),
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+
+    let deleted = s.lambda(&[
+        "delete-function-event-invoke-config",
+        "--function-name",
+        "f",
+    ]);
+    assert_eq!(deleted, Value::Null);
+    let gone = s.lambda_err(&["get-function-event-invoke-config", "--function-name", "f"]);
+    assert_code(&gone, "ResourceNotFoundException");
+    assert_eq!(echoed(&s.function_log("f")), 2, "{}", s.function_log("f"));
 }
