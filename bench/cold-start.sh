@@ -32,7 +32,8 @@
 # invokes with and without it), since Stratus lets the function's output
 # settle before it cuts the log tail.
 #
-# Everything started here (server, containers, images) is removed on exit.
+# Everything started here (server, containers, images, the data dir) is
+# removed on exit.
 set -euo pipefail
 STARTS=${1:-20}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -61,6 +62,7 @@ cleanup() {
   fi
   docker ps -aq --filter "name=^$TAG-" 2>/dev/null | xargs -r docker rm -f > /dev/null 2>&1 || true
   docker rmi "$RUST_IMAGE" "$PY_IMAGE" > /dev/null 2>&1 || true
+  rm -rf "$STRATUS_DATA" # unpacked images: hundreds of MB
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

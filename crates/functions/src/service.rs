@@ -980,7 +980,13 @@ impl Functions {
                 log_tail: None,
             });
         }
-        self.run(&pool, &req).await
+        // The invocation runs in its own task: a caller that disconnects
+        // must not cancel it half-way (the instance would be dropped
+        // without going back to its pool), and Lambda lets it finish too.
+        let this = self.clone();
+        tokio::spawn(async move { this.run(&pool, &req).await })
+            .await
+            .map_err(|e| InvokeError::Internal(format!("the invocation task failed: {e}")))?
     }
 
     /// An asynchronous invocation: retried (twice by default) with

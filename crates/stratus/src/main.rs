@@ -201,7 +201,15 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn serve(config: server::Config, started: std::time::Instant) -> anyhow::Result<()> {
+async fn serve(mut config: server::Config, started: std::time::Instant) -> anyhow::Result<()> {
+    // Instances' bundles name paths inside the data directory, which the
+    // OCI runtime resolves from elsewhere: make it absolute once, here.
+    config.data_dir = std::path::absolute(&config.data_dir).with_context(|| {
+        format!(
+            "cannot resolve data directory {}",
+            config.data_dir.display()
+        )
+    })?;
     let dev_auth = config.credentials.is_empty();
     let data_dir = config.data_dir.clone();
     let server = server::Server::bind(config).await?;

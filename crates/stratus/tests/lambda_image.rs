@@ -2154,3 +2154,40 @@ fn asynchronous_invocations_and_their_settings() {
     assert_code(&gone, "ResourceNotFoundException");
     assert_eq!(echoed(&s.function_log("f")), 2, "{}", s.function_log("f"));
 }
+
+#[test]
+fn a_caller_that_disconnects_does_not_cost_capacity() {
+    use std::io::Write;
+    let s = Stratus::start_with(&["--account-concurrency", "1"]);
+    s.create_repository("app");
+    s.push_image("app", "latest", &[]);
+    s.create_active("f", &s.local_uri("app", "latest"), &[]);
+    let body = json!({"action": "sleep", "ms": 800}).to_string();
+    let mut stream = std::net::TcpStream::connect(s.server.addr()).expect("connect");
+    write!(
+        stream,
+        "POST /2015-03-31/functions/f/invocations HTTP/1.1\r\nHost: {}\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=test/20250101/{REGION}/lambda/aws4_request, SignedHeaders=host, Signature={}\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        s.server.addr(),
+        "0".repeat(64),
+        body.len()
+    )
+    .expect("send invoke");
+    // Hang up once the function is running the invocation.
+    poll_until(Duration::from_secs(60), || {
+        s.function_log("f")
+            .contains("START RequestId")
+            .then_some(())
+    });
+    drop(stream);
+    // The one execution slot comes back when the abandoned invocation
+    // ends; with the slot lost, every later invoke would be throttled.
+    let echoed = poll_until(Duration::from_secs(30), || {
+        let r = s.invoke_http("f", json!({"action": "echo"}).to_string());
+        (r.status == 200).then_some(r)
+    });
+    assert_eq!(echoed.json()["echo"]["action"], "echo");
+    let log = s.function_log("f");
+    assert!(log.matches("REPORT RequestId").count() >= 2, "{log}");
+}
