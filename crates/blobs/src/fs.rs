@@ -21,7 +21,7 @@ const WRITE_CHUNK: usize = 1 << 20;
 /// Chunks in flight between the network and the writer thread.
 const WRITE_QUEUE: usize = 8;
 /// Read buffer when streaming a blob out.
-const READ_CHUNK: usize = 256 << 10;
+const READ_CHUNK: usize = 1 << 20;
 
 struct UploadState {
     len: u64,
