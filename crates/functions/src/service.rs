@@ -136,6 +136,10 @@ pub struct InvokeResult {
 
 type PoolKey = (String, String, String, String);
 
+/// Most asynchronous invocations held at once (each holds its payload,
+/// at most the async payload limit).
+const MAX_QUEUED_EVENTS: usize = 1024;
+
 /// The Lambda service.
 pub struct Functions {
     store: Arc<Store>,
@@ -143,6 +147,9 @@ pub struct Functions {
     sandbox: Arc<dyn Sandbox>,
     config: FunctionsConfig,
     pools: Mutex<HashMap<PoolKey, Arc<Pool>>>,
+    /// Asynchronous invocations accepted and not yet finished (the event
+    /// queue is bounded: beyond it, `Event` invokes are throttled).
+    events: Arc<tokio::sync::Semaphore>,
     /// Invocations running per (account, region) of functions that
     /// reserve no concurrency: they share `account_concurrency`.
     running: Mutex<HashMap<(String, String), Arc<AtomicUsize>>>,
@@ -255,6 +262,7 @@ impl Functions {
             sandbox,
             config,
             pools: Mutex::new(HashMap::new()),
+            events: Arc::new(tokio::sync::Semaphore::new(MAX_QUEUED_EVENTS)),
             running: Mutex::new(HashMap::new()),
         });
         let weak = Arc::downgrade(&f);
@@ -968,9 +976,15 @@ impl Functions {
                 .as_deref()
                 .and_then(|j| serde_json::from_str(j).ok())
                 .unwrap_or_default();
+            let Ok(queued) = self.events.clone().try_acquire_owned() else {
+                return Err(InvokeError::Throttled {
+                    reason: "ConcurrentInvocationLimitExceeded",
+                });
+            };
             let this = self.clone();
             tokio::spawn(async move {
                 this.run_event(pool, req, event_config).await;
+                drop(queued);
             });
             return Ok(InvokeResult {
                 status: 202,
