@@ -136,6 +136,19 @@ pub struct InvokeResult {
 
 type PoolKey = (String, String, String, String);
 
+/// (account, region, function, qualifier).
+type SnapshotKey = (String, String, String, Option<String>);
+
+#[derive(Clone)]
+struct Snapshot {
+    generation: u64,
+    row: Arc<FunctionRow>,
+    config: Arc<FunctionConfig>,
+}
+
+/// Most invoke snapshots kept (the map is cleared when full).
+const MAX_SNAPSHOTS: usize = 4096;
+
 /// Most asynchronous invocations held at once (each holds its payload,
 /// at most the async payload limit).
 const MAX_QUEUED_EVENTS: usize = 1024;
@@ -147,6 +160,9 @@ pub struct Functions {
     sandbox: Arc<dyn Sandbox>,
     config: FunctionsConfig,
     pools: Mutex<HashMap<PoolKey, Arc<Pool>>>,
+    /// What invokes read, kept while the store's generation says no write
+    /// happened since: the invoke path does not touch SQL when warm.
+    snapshots: Mutex<HashMap<SnapshotKey, Snapshot>>,
     /// Asynchronous invocations accepted and not yet finished (the event
     /// queue is bounded: beyond it, `Event` invokes are throttled).
     events: Arc<tokio::sync::Semaphore>,
@@ -262,6 +278,7 @@ impl Functions {
             sandbox,
             config,
             pools: Mutex::new(HashMap::new()),
+            snapshots: Mutex::new(HashMap::new()),
             events: Arc::new(tokio::sync::Semaphore::new(MAX_QUEUED_EVENTS)),
             running: Mutex::new(HashMap::new()),
         });
@@ -891,6 +908,66 @@ impl Functions {
         Ok(pools.entry(key).or_insert(pool).clone())
     }
 
+    /// The function row and the configuration an invoke runs, from memory
+    /// when no write happened since they were read. Aliases are resolved
+    /// anew each time (weighted routing picks per invoke).
+    async fn snapshot(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+        qualifier: Option<&str>,
+    ) -> Result<(Arc<FunctionRow>, Arc<FunctionConfig>), InvokeError> {
+        let cacheable =
+            qualifier.is_none_or(|q| q == LATEST || q.bytes().all(|b| b.is_ascii_digit()));
+        let key: SnapshotKey = (
+            account.to_string(),
+            region.to_string(),
+            name.to_string(),
+            qualifier.map(str::to_string),
+        );
+        let generation = self.store.generation();
+        if cacheable {
+            let cached = self.snapshot_map().get(&key).cloned();
+            if let Some(s) = cached.filter(|s| s.generation == generation) {
+                return Ok((s.row, s.config));
+            }
+        }
+        let row = self
+            .store
+            .function_get(account, region, name)
+            .await
+            .map_err(|e| InvokeError::Internal(e.to_string()))?
+            .ok_or_else(|| InvokeError::NotFound(function_arn(region, account, name)))?;
+        let config = self
+            .config_of(&row, qualifier, true)
+            .await
+            .map_err(|e| match e {
+                FunctionError::NotFound(m) => InvokeError::NotFound(m),
+                other => InvokeError::Internal(other.to_string()),
+            })?;
+        let (row, config) = (Arc::new(row), Arc::new(config));
+        if cacheable && self.store.generation() == generation {
+            let mut map = self.snapshot_map();
+            if map.len() >= MAX_SNAPSHOTS {
+                map.clear();
+            }
+            map.insert(
+                key,
+                Snapshot {
+                    generation,
+                    row: row.clone(),
+                    config: config.clone(),
+                },
+            );
+        }
+        Ok((row, config))
+    }
+
+    fn snapshot_map(&self) -> std::sync::MutexGuard<'_, HashMap<SnapshotKey, Snapshot>> {
+        self.snapshots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Invokes a function.
     pub async fn invoke(
         self: &Arc<Self>,
@@ -909,19 +986,10 @@ impl Functions {
         // However it was given, the qualifier is part of the ARN the
         // function sees as invoked.
         req.qualifier = qualifier.clone();
-        let row = self
-            .store
-            .function_get(&req.account, &req.region, &name)
-            .await
-            .map_err(|e| InvokeError::Internal(e.to_string()))?
-            .ok_or_else(|| InvokeError::NotFound(function_arn(&req.region, &req.account, &name)))?;
-        let config = self
-            .config_of(&row, qualifier.as_deref(), true)
-            .await
-            .map_err(|e| match e {
-                FunctionError::NotFound(m) => InvokeError::NotFound(m),
-                other => InvokeError::Internal(other.to_string()),
-            })?;
+        let (row, config) = self
+            .snapshot(&req.account, &req.region, &name, qualifier.as_deref())
+            .await?;
+        let (row, config) = (&*row, &*config);
         match config.state {
             State::Active => {}
             State::Pending => return Err(InvokeError::NotReady("Pending")),
@@ -969,7 +1037,7 @@ impl Functions {
                 reason: "ReservedFunctionConcurrentInvocationLimitExceeded",
             });
         }
-        let pool = self.pool_for(&row, &config).await?;
+        let pool = self.pool_for(row, config).await?;
         if event {
             let event_config: crate::EventInvokeConfig = row
                 .event_invoke_json

@@ -23,6 +23,8 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use tokio::sync::{Mutex, MutexGuard};
 
 pub use functions::FunctionRow;
@@ -55,6 +57,21 @@ pub struct Store {
     pool: AnyPool,
     /// Serialises write transactions on SQLite (single writer by design).
     write_lock: Mutex<()>,
+    /// Bumped when a write begins and when it ends: a value read before a
+    /// read and still current after it proves no write overlapped it.
+    generation: AtomicU64,
+}
+
+/// Held for the length of a write transaction.
+pub(crate) struct WriteGuard<'a> {
+    _lock: MutexGuard<'a, ()>,
+    generation: &'a AtomicU64,
+}
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
 }
 
 impl Store {
@@ -89,6 +106,7 @@ impl Store {
         let store = Store {
             pool,
             write_lock: Mutex::new(()),
+            generation: AtomicU64::new(0),
         };
         migrate::run(&store).await?;
         Ok(store)
@@ -98,8 +116,20 @@ impl Store {
         &self.pool
     }
 
-    pub(crate) async fn writer(&self) -> MutexGuard<'_, ()> {
-        self.write_lock.lock().await
+    pub(crate) async fn writer(&self) -> WriteGuard<'_> {
+        let lock = self.write_lock.lock().await;
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        WriteGuard {
+            _lock: lock,
+            generation: &self.generation,
+        }
+    }
+
+    /// Changes whenever this store writes. Callers may keep what they read
+    /// while the generation they saw before reading is still current
+    /// (single-node: writes by other processes are not seen).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Returns the value stored under `key`, or stores `value` and returns
