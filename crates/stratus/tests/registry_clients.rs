@@ -359,3 +359,22 @@ fn skopeo_copies_an_oci_layout_to_the_registry_and_back() {
         assert_eq!(digest_of_file(&path), *digest);
     }
 }
+
+#[test]
+fn sts_get_caller_identity_names_the_account() {
+    let (_dir, server) = start_server(&[]);
+    let me = aws_json(&server, "ap-northeast-2", &["sts", "get-caller-identity"]);
+    assert_eq!(me["Account"], "000000000000", "{me}");
+    assert_eq!(me["Arn"], "arn:aws:iam::000000000000:root", "{me}");
+    assert_eq!(me["UserId"], "test", "{me}");
+    // An access key id of 12 digits selects that account.
+    let other = aws_with_credentials(
+        &server,
+        "eu-west-1",
+        "123456789012",
+        "secret",
+        &["sts", "get-caller-identity", "--output", "json"],
+    );
+    let other: Value = serde_json::from_slice(&other.stdout).expect("sts answer is JSON");
+    assert_eq!(other["Account"], "123456789012", "{other}");
+}
