@@ -14,6 +14,7 @@
 //!   `synchronous = FULL` in WAL mode.
 
 mod functions;
+mod logs;
 mod migrate;
 mod registry;
 
@@ -28,6 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{Mutex, MutexGuard};
 
 pub use functions::FunctionRow;
+pub use logs::LogRetentionRow;
 pub use registry::{
     ImageSummary, ManifestRow, NewManifest, PutManifestError, PutManifestOutcome, RefKind,
     RepositoryRow,
