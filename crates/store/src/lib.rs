@@ -15,6 +15,7 @@
 
 mod functions;
 mod logs;
+mod iam;
 mod migrate;
 mod registry;
 
@@ -30,6 +31,10 @@ use tokio::sync::{Mutex, MutexGuard};
 
 pub use functions::FunctionRow;
 pub use logs::LogRetentionRow;
+pub use iam::{
+    IamInsert, IamPolicyDelete, IamPolicyRow, IamPolicyVersionRow, IamRoleDelete, IamRoleRow,
+    IamRoleWrite,
+};
 pub use registry::{
     ImageSummary, ManifestRow, NewManifest, PutManifestError, PutManifestOutcome, RefKind,
     RepositoryRow,

@@ -10,6 +10,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_registry.sql")),
     (2, include_str!("../migrations/0002_functions.sql")),
     (3, include_str!("../migrations/0003_event_invoke.sql")),
+    (4, include_str!("../migrations/0004_iam.sql")),
     (5, include_str!("../migrations/0005_logs.sql")),
 ];
 
