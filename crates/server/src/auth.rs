@@ -29,17 +29,10 @@ pub(crate) enum Denied {
 /// `{account}.dkr.ecr.{region}.{anything}` → (account, region).
 fn ecr_host(headers: &HeaderMap) -> Option<(String, String)> {
     let host = headers.get(http::header::HOST)?.to_str().ok()?;
-    let host = host.split(':').next()?;
-    let mut parts = host.splitn(5, '.');
-    let account = parts.next()?;
-    if parts.next()? != "dkr" || parts.next()? != "ecr" {
-        return None;
+    match crate::hosts::parse(host) {
+        crate::hosts::HostTarget::Registry { account, region } => Some((account, region)),
+        _ => None,
     }
-    let region = parts.next()?;
-    if !aws_protocol::ids::is_account_id(account) || region.is_empty() {
-        return None;
-    }
-    Some((account.to_string(), region.to_string()))
 }
 
 fn now_unix() -> i64 {

@@ -10,6 +10,7 @@ use axum::extract::Request;
 use axum::response::Response;
 use http::{header, HeaderValue, StatusCode};
 
+use crate::hosts::{self, HostTarget};
 use crate::{ecr, lambda, sts, App};
 
 /// Largest request body an AWS API call may carry (ECR's PutImage holds a
@@ -50,15 +51,25 @@ pub(crate) fn service_of(req: &Request) -> Option<Service> {
     }
     let (parts, _) = clone_parts(req);
     let Some(scope) = sigv4::scope_of(&parts) else {
-        // Unsigned calls (curl, the console) still reach Lambda by path.
+        // Unsigned calls name their service by host
+        // (`lambda.us-east-1.amazonaws.com`) or, for Lambda, by path
+        // (curl, the console).
+        if let HostTarget::AwsApi { service, .. } = hosts::target_of(req.headers(), req.uri()) {
+            return Some(service_named(&service));
+        }
         return lambda::is_lambda_path(req.uri().path()).then_some(Service::Lambda);
     };
-    Some(match scope.service.as_str() {
+    Some(service_named(&scope.service))
+}
+
+/// The service a SigV4 scope or an endpoint host names.
+fn service_named(name: &str) -> Service {
+    match name {
         "ecr" => Service::Ecr,
         "lambda" => Service::Lambda,
         "sts" => Service::Sts,
         _ => Service::Unknown,
-    })
+    }
 }
 
 /// The request head without the body (for header-only inspection).
@@ -225,7 +236,14 @@ fn authenticate(
     }
     let (akid, region) = match scope {
         Some(s) => (Some(s.access_key_id), s.region),
-        None => (None, app.config.region.clone()),
+        // Unsigned: the region of the endpoint host, if it names one.
+        None => match hosts::target_of(&parts.headers, &parts.uri) {
+            HostTarget::AwsApi {
+                region: Some(region),
+                ..
+            } => (None, region),
+            _ => (None, app.config.region.clone()),
+        },
     };
     let account = match &akid {
         Some(k) => ids::account_for_access_key(k, &app.config.account_id),

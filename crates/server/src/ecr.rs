@@ -124,8 +124,15 @@ impl Ecr<'_> {
             .map_err(self.error(Some(&row.name)))
     }
 
+    fn url_form(&self) -> render::UrlForm {
+        render::UrlForm {
+            style: self.app.config.url_style,
+            port: self.app.port,
+        }
+    }
+
     fn render(&self, row: &RepositoryRow) -> Value {
-        render::repository(row, self.app.port)
+        render::repository(row, self.url_form())
     }
 
     // ----- repositories -----------------------------------------------------
@@ -262,7 +269,7 @@ impl Ecr<'_> {
             &self.app.token_secret,
             &self.scope,
             expires,
-            self.app.port,
+            self.url_form(),
         )]}))
     }
 
@@ -527,14 +534,19 @@ impl Ecr<'_> {
 
 /// One `AuthorizationData`: the token docker logs in with is
 /// `base64("AWS:" + password)`, the password a signed registry token.
-fn authorization_data(secret: &[u8], scope: &Scope, expires_unix: i64, port: u16) -> Value {
+fn authorization_data(
+    secret: &[u8],
+    scope: &Scope,
+    expires_unix: i64,
+    form: render::UrlForm,
+) -> Value {
     use base64::Engine;
     let password = aws_protocol::token::mint(secret, &scope.account, &scope.region, expires_unix);
     let token = base64::engine::general_purpose::STANDARD.encode(format!("AWS:{password}"));
     json!({
         "authorizationToken": token,
         "expiresAt": expires_unix as f64,
-        "proxyEndpoint": format!("http://{}", render::registry_host(port)),
+        "proxyEndpoint": render::proxy_endpoint(form, &scope.account, &scope.region),
     })
 }
 
@@ -574,7 +586,11 @@ mod tests {
             account: "123456789012".into(),
             region: "eu-west-1".into(),
         };
-        let data = authorization_data(b"secret", &scope, 1_800_000_000, 4566);
+        let form = render::UrlForm {
+            style: crate::hosts::UrlStyle::Local,
+            port: 4566,
+        };
+        let data = authorization_data(b"secret", &scope, 1_800_000_000, form);
         assert_eq!(data["expiresAt"], json!(1_800_000_000.0));
         assert_eq!(data["proxyEndpoint"], json!("http://localhost:4566"));
         let token = data["authorizationToken"].as_str().unwrap_or_default();

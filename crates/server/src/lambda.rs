@@ -450,7 +450,14 @@ pub(crate) async fn handle(
                         &c.code.image_uri,
                         &c.code.repository,
                         &c.code.digest,
-                        &format!("localhost:{}", app.port),
+                        &crate::hosts::public_host(
+                            app.config.url_style,
+                            app.port,
+                            crate::hosts::Endpoint::Registry {
+                                account: acct,
+                                region,
+                            },
+                        ),
                     ),
                 },
             });

@@ -11,6 +11,7 @@ mod auth;
 mod aws;
 mod ecr;
 mod edge;
+mod hosts;
 mod lambda;
 mod lambda_images;
 mod lambda_more;
@@ -28,6 +29,7 @@ use blobs::FsBlobStore;
 use registry::{Registry, RegistryConfig};
 use store::Store;
 
+pub use hosts::UrlStyle;
 pub use metrics::Metrics;
 
 /// A pair of AWS credentials the server accepts.
@@ -50,6 +52,8 @@ pub struct Config {
     /// from `GetAuthorizationToken`.
     pub credentials: Vec<Credential>,
     pub auto_create_repositories: bool,
+    /// Form of the URLs the APIs return (`repositoryUri`, …).
+    pub url_style: UrlStyle,
     /// How often the blob garbage collector runs; zero disables it.
     pub gc_interval: Duration,
     /// Blobs linked more recently than this are never collected.
@@ -72,6 +76,7 @@ impl Default for Config {
             account_id: "000000000000".into(),
             credentials: Vec::new(),
             auto_create_repositories: false,
+            url_style: UrlStyle::Local,
             gc_interval: Duration::from_secs(3600),
             gc_grace: Duration::from_secs(3600),
             shutdown_grace: Duration::from_secs(10),

@@ -51,6 +51,9 @@ struct ServeArgs {
     /// Create a repository on first `docker push` instead of answering NAME_UNKNOWN.
     #[arg(long, env = "STRATUS_AUTO_CREATE_REPOSITORIES", num_args = 0..=1, default_missing_value = "true")]
     auto_create_repositories: Option<bool>,
+    /// Form of the URLs the APIs return: `local` (localhost:PORT, works without DNS) or `aws` (AWS host names; needs /etc/hosts or DNS entries) [default: local].
+    #[arg(long, env = "STRATUS_URL_STYLE")]
+    url_style: Option<server::UrlStyle>,
     /// Seconds between garbage collections of unreferenced blobs; 0 disables [default: 3600].
     #[arg(long, env = "STRATUS_GC_INTERVAL_SECONDS")]
     gc_interval_seconds: Option<u64>,
@@ -78,6 +81,7 @@ struct FileConfig {
     account_id: Option<String>,
     credentials: Option<Vec<String>>,
     auto_create_repositories: Option<bool>,
+    url_style: Option<String>,
     gc_interval_seconds: Option<u64>,
     gc_grace_seconds: Option<u64>,
     shutdown_grace_seconds: Option<u64>,
@@ -137,6 +141,13 @@ fn resolve(args: ServeArgs) -> anyhow::Result<server::Config> {
             .auto_create_repositories
             .or(file.auto_create_repositories)
             .unwrap_or(d.auto_create_repositories),
+        url_style: match (args.url_style, file.url_style) {
+            (Some(style), _) => style,
+            (None, Some(text)) => text
+                .parse()
+                .map_err(|e| anyhow::anyhow!("url_style in the config file: {e}"))?,
+            (None, None) => d.url_style,
+        },
         gc_interval: secs(
             args.gc_interval_seconds,
             file.gc_interval_seconds,

@@ -6,6 +6,7 @@ use registry::{ImageSummary, RepositoryRow};
 use serde_json::{json, Map, Value};
 
 use super::request::ImageIdInput;
+use crate::hosts::{self, Endpoint, UrlStyle};
 
 /// Milliseconds since the epoch as ECR's timestamp: seconds with a
 /// fraction.
@@ -22,13 +23,34 @@ pub(crate) fn repository_arn(row: &RepositoryRow) -> String {
     )
 }
 
-/// The host docker pushes to: this server's port on localhost (docker
-/// speaks plain HTTP to localhost without an insecure-registries entry).
-pub(crate) fn registry_host(port: u16) -> String {
-    format!("localhost:{port}")
+/// How URLs are written: the `--url-style` and the edge's port.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UrlForm {
+    pub style: UrlStyle,
+    pub port: u16,
 }
 
-pub(crate) fn repository(row: &RepositoryRow, port: u16) -> Value {
+/// The host docker pushes to: `localhost:PORT` (docker speaks plain HTTP
+/// to localhost without an insecure-registries entry) or, with
+/// `--url-style aws`, `{account}.dkr.ecr.{region}.amazonaws.com:PORT`.
+pub(crate) fn registry_host(form: UrlForm, account: &str, region: &str) -> String {
+    hosts::public_host(
+        form.style,
+        form.port,
+        Endpoint::Registry { account, region },
+    )
+}
+
+/// `GetAuthorizationToken`'s `proxyEndpoint`: the registry's base URL.
+pub(crate) fn proxy_endpoint(form: UrlForm, account: &str, region: &str) -> String {
+    hosts::public_url(
+        form.style,
+        form.port,
+        Endpoint::Registry { account, region },
+    )
+}
+
+pub(crate) fn repository(row: &RepositoryRow, form: UrlForm) -> Value {
     let mut encryption = Map::new();
     encryption.insert("encryptionType".into(), json!(row.encryption_type));
     if let Some(key) = &row.kms_key {
@@ -38,7 +60,11 @@ pub(crate) fn repository(row: &RepositoryRow, port: u16) -> Value {
         "repositoryArn": repository_arn(row),
         "registryId": row.account,
         "repositoryName": row.name,
-        "repositoryUri": format!("{}/{}", registry_host(port), row.name),
+        "repositoryUri": format!(
+            "{}/{}",
+            registry_host(form, &row.account, &row.region),
+            row.name
+        ),
         "createdAt": epoch(row.created_at_ms),
         "imageTagMutability": row.tag_mutability,
         "imageScanningConfiguration": {"scanOnPush": row.scan_on_push},
@@ -146,7 +172,7 @@ mod tests {
     #[test]
     fn repository_shape() {
         assert_eq!(
-            repository(&row(), 4566),
+            repository(&row(), local(4566)),
             json!({
                 "repositoryArn": "arn:aws:ecr:eu-west-1:123456789012:repository/team/app",
                 "registryId": "123456789012",
@@ -157,6 +183,29 @@ mod tests {
                 "imageScanningConfiguration": {"scanOnPush": false},
                 "encryptionConfiguration": {"encryptionType": "AES256"},
             })
+        );
+    }
+
+    fn local(port: u16) -> UrlForm {
+        UrlForm {
+            style: UrlStyle::Local,
+            port,
+        }
+    }
+
+    #[test]
+    fn repository_uri_in_aws_style() {
+        let form = UrlForm {
+            style: UrlStyle::Aws,
+            port: 4566,
+        };
+        assert_eq!(
+            repository(&row(), form)["repositoryUri"],
+            json!("123456789012.dkr.ecr.eu-west-1.amazonaws.com:4566/team/app")
+        );
+        assert_eq!(
+            proxy_endpoint(form, "123456789012", "eu-west-1"),
+            "http://123456789012.dkr.ecr.eu-west-1.amazonaws.com:4566"
         );
     }
 
