@@ -27,6 +27,10 @@ pub use versions::{is_valid_alias_name, Alias, AliasInput, EventInvokeConfig, Ev
 /// An image resolved in the built-in registry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResolvedImage {
+    /// Account and region of the repository that holds the image (what a
+    /// registry login for pulling it names).
+    pub account: String,
+    pub region: String,
     pub repository: String,
     /// Digest of the single-platform image manifest.
     pub manifest_digest: String,

@@ -249,6 +249,8 @@ impl ImageSource for RegistryImages {
             ));
         }
         Ok(ResolvedImage {
+            account: repo.account.clone(),
+            region: repo.region.clone(),
             repository: repo.name.clone(),
             manifest_digest: manifest.digest.clone(),
             layers,

@@ -11,6 +11,7 @@ mod auth;
 mod aws;
 mod ecr;
 mod edge;
+mod executors;
 mod hosts;
 mod lambda;
 mod lambda_images;
@@ -18,6 +19,7 @@ mod lambda_more;
 mod metrics;
 mod oci;
 mod sandbox;
+mod sandbox_docker;
 mod sts;
 
 use std::net::SocketAddr;
@@ -30,6 +32,7 @@ use registry::{Registry, RegistryConfig};
 use store::Store;
 
 pub use hosts::UrlStyle;
+pub use executors::Executor;
 pub use metrics::Metrics;
 
 /// A pair of AWS credentials the server accepts.
@@ -65,6 +68,15 @@ pub struct Config {
     /// Concurrent executions per account for functions without reserved
     /// concurrency.
     pub account_concurrency: usize,
+    /// What runs function instances.
+    pub executor: Executor,
+    /// The Docker engine's endpoint (`unix://…`, `tcp://…`) for the
+    /// `docker` executor.
+    pub docker_host: String,
+    /// For the `docker` executor: `None` runs containers on the host
+    /// network; `Some(host)` on the engine's default network, reaching
+    /// Stratus as `host` (e.g. `host.docker.internal` on Docker Desktop).
+    pub docker_runtime_api_host: Option<String>,
 }
 
 impl Default for Config {
@@ -82,6 +94,9 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(10),
             instance_keep_alive: Duration::from_secs(600),
             account_concurrency: 64,
+            executor: Executor::Oci,
+            docker_host: executor_docker::DEFAULT_ENDPOINT.into(),
+            docker_runtime_api_host: None,
         }
     }
 }
@@ -167,7 +182,7 @@ impl Server {
             })?;
         let port = listener.local_addr()?.port();
         let registry = Arc::new(registry);
-        let sandbox = Arc::new(sandbox::OciSandbox::new(config.data_dir.join("oci"), blobs));
+        let sandbox = executors::sandbox(&config, blobs, port, secret_hex.as_bytes());
         let functions = functions::Functions::new(
             store.clone(),
             Arc::new(lambda_images::RegistryImages {
@@ -190,13 +205,6 @@ impl Server {
             .recover()
             .await
             .map_err(|e| ServeError::Functions(e.to_string()))?;
-        // Find the OCI runtime in the background: the edge is ready first.
-        let warm = sandbox.clone();
-        tokio::spawn(async move {
-            if let Err(e) = warm.executor().await {
-                tracing::warn!("container-image functions cannot run: {e}");
-            }
-        });
         let app = Arc::new(App {
             token_secret: secret_hex.into_bytes(),
             registry,

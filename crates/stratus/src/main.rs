@@ -69,6 +69,15 @@ struct ServeArgs {
     /// Concurrent executions per account for functions without reserved concurrency [default: 64].
     #[arg(long, env = "STRATUS_ACCOUNT_CONCURRENCY")]
     account_concurrency: Option<usize>,
+    /// What runs function instances: `oci` (an OCI runtime, runc or crun) or `docker` (the Docker Engine API) [default: oci].
+    #[arg(long, env = "STRATUS_EXECUTOR")]
+    executor: Option<server::Executor>,
+    /// Docker engine endpoint for `--executor docker` (unix:///path or tcp://host:port) [default: $DOCKER_HOST, else unix:///var/run/docker.sock].
+    #[arg(long, env = "STRATUS_DOCKER_HOST")]
+    docker_host: Option<String>,
+    /// For `--executor docker`: the name containers reach Stratus by, e.g. host.docker.internal on Docker Desktop; containers then use the engine's default network instead of the host network [default: none, host network].
+    #[arg(long, env = "STRATUS_DOCKER_RUNTIME_API_HOST")]
+    docker_runtime_api_host: Option<String>,
 }
 
 /// The TOML file; unknown keys are errors.
@@ -87,6 +96,9 @@ struct FileConfig {
     shutdown_grace_seconds: Option<u64>,
     instance_keep_alive_seconds: Option<u64>,
     account_concurrency: Option<usize>,
+    executor: Option<String>,
+    docker_host: Option<String>,
+    docker_runtime_api_host: Option<String>,
 }
 
 fn resolve(args: ServeArgs) -> anyhow::Result<server::Config> {
@@ -168,6 +180,23 @@ fn resolve(args: ServeArgs) -> anyhow::Result<server::Config> {
             .account_concurrency
             .or(file.account_concurrency)
             .unwrap_or(d.account_concurrency),
+        executor: match (args.executor, file.executor) {
+            (Some(e), _) => e,
+            (None, Some(text)) => text
+                .parse()
+                .map_err(|e| anyhow::anyhow!("executor in the config file: {e}"))?,
+            (None, None) => d.executor,
+        },
+        docker_host: args
+            .docker_host
+            .or(file.docker_host)
+            .or_else(|| std::env::var("DOCKER_HOST").ok())
+            .filter(|h| !h.is_empty())
+            .unwrap_or(d.docker_host),
+        docker_runtime_api_host: args
+            .docker_runtime_api_host
+            .or(file.docker_runtime_api_host)
+            .filter(|h| !h.is_empty()),
     })
 }
 

@@ -20,7 +20,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -29,7 +28,7 @@ use reqwest::blocking::{Client, Response};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use test_support::{
-    aws_err, aws_json, poll_until, run_command, BuiltImage, CopyOptions, OciImageBuilder,
+    aws_err, aws_json, poll_until, BuiltImage, CopyOptions, OciImageBuilder,
     OutputExt, Skopeo, TestServer,
 };
 
@@ -46,35 +45,9 @@ const ACTIVATION_TIMEOUT: Duration = Duration::from_secs(60);
 
 // ----- the test function ----------------------------------------------------
 
-/// The test function's `bootstrap`, built once per test process (cargo's
-/// own lock on the target dir serialises builds across processes).
+/// The test function's `bootstrap` (built once per test process).
 fn bootstrap() -> &'static [u8] {
-    static BOOTSTRAP: OnceLock<Vec<u8>> = OnceLock::new();
-    BOOTSTRAP.get_or_init(build_bootstrap)
-}
-
-fn build_bootstrap() -> Vec<u8> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let target_dir = root.join("target").join("fixtures");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--release", "--target", "x86_64-unknown-linux-gnu"])
-        .arg("--manifest-path")
-        .arg(root.join("tests/fixtures/rust-function/Cargo.toml"))
-        .env("CARGO_TARGET_DIR", &target_dir)
-        // Static, so that it runs in an image built FROM scratch.
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env_remove("CARGO_BUILD_RUSTFLAGS");
-    run_command(
-        &mut cmd,
-        Duration::from_secs(900),
-        "install the Rust toolchain (rustup, cargo)",
-    )
-    .assert_success("cargo build the test function");
-    let path = target_dir.join("x86_64-unknown-linux-gnu/release/bootstrap");
-    fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+    test_support::rust_function_bootstrap()
 }
 
 // ----- a server and its clients --------------------------------------------

@@ -19,6 +19,7 @@
 mod aws;
 mod cmd;
 mod docker;
+mod fixtures;
 mod oci_layout;
 mod poll;
 mod server;
@@ -27,6 +28,7 @@ mod skopeo;
 pub use aws::{aws, aws_at, aws_err, aws_json, aws_with_credentials};
 pub use cmd::{run_command, OutputExt, DEFAULT_COMMAND_TIMEOUT};
 pub use docker::{docker_enabled, Docker, DOCKER_ENV};
+pub use fixtures::rust_function_bootstrap;
 pub use oci_layout::{
     digest_of_file, random_bytes, sha256_digest, sha256_hex, BuiltImage, OciImageBuilder,
 };

@@ -1,0 +1,104 @@
+//! Which executor runs function instances, and building its sandbox.
+
+use std::sync::Arc;
+
+use blobs::SharedBlobStore;
+
+use crate::{sandbox, sandbox_docker, Config};
+
+/// The executor that runs function instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Executor {
+    /// A real OCI runtime (runc, or crun), images unpacked by Stratus.
+    #[default]
+    Oci,
+    /// The Docker Engine API; the engine pulls images from the registry.
+    Docker,
+}
+
+impl Executor {
+    pub const NAMES: &'static [&'static str] = &["oci", "docker"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Executor::Oci => "oci",
+            Executor::Docker => "docker",
+        }
+    }
+}
+
+impl std::fmt::Display for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Executor {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Executor, String> {
+        match s {
+            "oci" => Ok(Executor::Oci),
+            "docker" => Ok(Executor::Docker),
+            other => Err(format!(
+                "unknown executor {other:?}; valid executors: {}",
+                Executor::NAMES.join(", ")
+            )),
+        }
+    }
+}
+
+/// The sandbox of the configured executor. Says which one is in use, and
+/// checks in the background (the edge is ready first) whether it can run
+/// anything here, warning with the reason if not.
+pub(crate) fn sandbox(
+    config: &Config,
+    blobs: SharedBlobStore,
+    port: u16,
+    token_secret: &[u8],
+) -> Arc<dyn functions::Sandbox> {
+    tracing::info!(executor = %config.executor, "function instances run on the {} executor", config.executor);
+    match config.executor {
+        Executor::Oci => {
+            let oci = Arc::new(sandbox::OciSandbox::new(config.data_dir.join("oci"), blobs));
+            let warm = oci.clone();
+            tokio::spawn(async move {
+                if let Err(e) = warm.executor().await {
+                    tracing::warn!("container-image functions cannot run: {e}");
+                }
+            });
+            oci
+        }
+        Executor::Docker => {
+            let docker = Arc::new(sandbox_docker::DockerSandbox::new(
+                config.docker_host.clone(),
+                format!("127.0.0.1:{port}"),
+                config.docker_runtime_api_host.clone(),
+                &config.data_dir,
+                token_secret.to_vec(),
+            ));
+            let warm = docker.clone();
+            tokio::spawn(async move {
+                if let Err(e) = warm.executor().await {
+                    tracing::warn!("container-image functions cannot run: {e}");
+                }
+            });
+            docker
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn executors_parse_and_print() {
+        for name in Executor::NAMES {
+            let e: Executor = name.parse().expect("valid");
+            assert_eq!(e.to_string(), *name);
+        }
+        let err = "runc".parse::<Executor>().expect_err("invalid");
+        assert!(err.contains("oci, docker"), "{err}");
+    }
+}
