@@ -114,18 +114,28 @@ impl MemoryCgroups {
         }
     }
 
+    /// The name of the file holding a cgroup's peak memory usage.
+    pub(crate) fn peak_file_name(&self) -> Option<&'static str> {
+        match self {
+            MemoryCgroups::V1 { .. } => Some("memory.max_usage_in_bytes"),
+            MemoryCgroups::V2 { .. } => Some("memory.peak"),
+            MemoryCgroups::Unknown => None,
+        }
+    }
+
     /// Reads the OOM-kill counter and the peak usage of cgroup `dir`.
     pub(crate) fn read_stats(&self, dir: &Path) -> MemoryStats {
         let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
         match self {
             MemoryCgroups::V1 { .. } => MemoryStats {
                 oom_kills: read("memory.oom_control").and_then(|s| keyed(&s, "oom_kill")),
-                max_usage_bytes: read("memory.max_usage_in_bytes")
+                max_usage_bytes: read(self.peak_file_name().unwrap_or_default())
                     .and_then(|s| s.trim().parse().ok()),
             },
             MemoryCgroups::V2 { .. } => MemoryStats {
                 oom_kills: read("memory.events").and_then(|s| keyed(&s, "oom_kill")),
-                max_usage_bytes: read("memory.peak").and_then(|s| s.trim().parse().ok()),
+                max_usage_bytes: read(self.peak_file_name().unwrap_or_default())
+                    .and_then(|s| s.trim().parse().ok()),
             },
             MemoryCgroups::Unknown => MemoryStats::default(),
         }

@@ -82,6 +82,9 @@ pub struct OciInstance {
     pub(crate) output: Option<mpsc::Receiver<OutputLine>>,
     pub(crate) status: Option<ExitStatus>,
     pub(crate) stats: Option<MemoryStats>,
+    /// The cgroup's peak-usage file, opened on first read and re-read in
+    /// place (a path lookup in cgroupfs per invoke costs more than the read).
+    pub(crate) peak_file: std::sync::OnceLock<Option<std::fs::File>>,
     pub(crate) runtime_error: Option<String>,
     pub(crate) cleaned: bool,
 }
@@ -191,10 +194,17 @@ impl OciInstance {
 
     /// Peak memory use so far (or at exit).
     pub fn max_memory_used_bytes(&self) -> Option<u64> {
-        match &self.stats {
-            Some(stats) => stats.max_usage_bytes,
-            None => self.read_stats().max_usage_bytes,
+        use std::os::unix::fs::FileExt;
+        if let Some(stats) = &self.stats {
+            return stats.max_usage_bytes;
         }
+        let file = self.peak_file.get_or_init(|| {
+            let dir = self.cgroup_dir.as_ref()?;
+            std::fs::File::open(dir.join(self.cgroups.peak_file_name()?)).ok()
+        });
+        let mut buf = [0u8; 32];
+        let n = file.as_ref()?.read_at(&mut buf, 0).ok()?;
+        std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
     }
 
     /// Whether the OOM killer has struck in the instance so far. A process

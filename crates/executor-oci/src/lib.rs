@@ -477,6 +477,7 @@ impl OciExecutor {
             output: Some(rx),
             status: None,
             stats: None,
+            peak_file: std::sync::OnceLock::new(),
             runtime_error: None,
             cleaned: false,
         })

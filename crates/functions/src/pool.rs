@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt};
 use runtime_api::{InstanceEvent, RuntimeApi, RuntimeApiConfig};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::{
@@ -33,7 +32,14 @@ pub struct PoolConfig {
     pub logs_dir: PathBuf,
     /// `AWS_ENDPOINT_URL` given to instances (Stratus itself).
     pub endpoint_url: String,
+    /// An invocation beyond the concurrency limit waits this long for an
+    /// instance to become free before it is throttled (zero: throttled at
+    /// once, as Lambda does).
+    pub queue_wait: Duration,
 }
+
+/// Invocations waiting for an instance of one pool, at most.
+const MAX_WAITERS: usize = 1024;
 
 /// Why no instance could be had.
 #[derive(Debug)]
@@ -150,15 +156,32 @@ impl Instance {
     }
 }
 
+/// What a waiting invocation is handed.
+enum Grant {
+    /// A warm instance another invocation just released.
+    Instance(Instance),
+    /// A slot under the limit (an instance ended): start a new one.
+    Start,
+}
+
+/// The pool's instances and the invocations waiting for one. Kept under
+/// one lock so that a release never misses a waiter.
+#[derive(Default)]
+struct Slots {
+    idle: Vec<Instance>,
+    /// Instances alive (idle, busy or starting).
+    alive: usize,
+    /// Oldest first.
+    waiters: std::collections::VecDeque<oneshot::Sender<Grant>>,
+}
+
 /// The instances of one function configuration.
 pub(crate) struct Pool {
     pub config: FunctionConfig,
     image: ResolvedImage,
     sandbox: Arc<dyn Sandbox>,
     settings: PoolConfig,
-    idle: Mutex<Vec<Instance>>,
-    /// Instances alive (idle or busy).
-    alive: AtomicUsize,
+    slots: Mutex<Slots>,
     limit: AtomicUsize,
     /// Whether `limit` is the function's reserved concurrency (rather than
     /// the account's, which the service also enforces across functions).
@@ -180,8 +203,7 @@ impl Pool {
             image,
             sandbox,
             settings,
-            idle: Mutex::new(Vec::new()),
-            alive: AtomicUsize::new(0),
+            slots: Mutex::new(Slots::default()),
             limit: AtomicUsize::new(limit),
             reserved: AtomicBool::new(reserved),
             retired: AtomicBool::new(false),
@@ -197,84 +219,146 @@ impl Pool {
         self.reserved.load(Ordering::Relaxed)
     }
 
-    fn idle_list(&self) -> std::sync::MutexGuard<'_, Vec<Instance>> {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    fn slots(&self) -> std::sync::MutexGuard<'_, Slots> {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A warm instance, or a new one if the limit allows.
+    /// A warm instance, or a new one if the limit allows; at the limit,
+    /// waits (up to [`PoolConfig::queue_wait`], oldest first) for one to
+    /// be released.
     pub async fn acquire(&self) -> Result<Instance, AcquireError> {
-        loop {
-            let warm = self.idle_list().pop();
-            match warm {
-                Some(inst) if inst.exited.borrow().is_none() => return Ok(inst),
-                Some(dead) => {
-                    self.alive.fetch_sub(1, Ordering::Relaxed);
-                    dead.kill().await;
+        enum Next {
+            Warm(Instance),
+            Start,
+            Wait(oneshot::Receiver<Grant>),
+            Throttled,
+        }
+        let mut dead = Vec::new();
+        let next = {
+            let mut s = self.slots();
+            let mut warm = None;
+            while let Some(inst) = s.idle.pop() {
+                if inst.exited.borrow().is_none() {
+                    warm = Some(inst);
+                    break;
                 }
-                None => break,
+                s.alive -= 1;
+                dead.push(inst);
             }
-        }
-        let limit = self.limit.load(Ordering::Relaxed);
-        if self
-            .alive
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < limit).then_some(n + 1)
-            })
-            .is_err()
-        {
-            return Err(AcquireError::Throttled);
-        }
-        match self.start().await {
-            Ok(inst) => Ok(inst),
-            Err(e) => {
-                self.alive.fetch_sub(1, Ordering::Relaxed);
-                Err(e)
+            if let Some(inst) = warm {
+                Next::Warm(inst)
+            } else if s.alive < self.limit.load(Ordering::Relaxed) {
+                s.alive += 1;
+                Next::Start
+            } else {
+                if s.waiters.len() >= MAX_WAITERS {
+                    s.waiters.retain(|w| !w.is_closed());
+                }
+                if self.settings.queue_wait.is_zero() || s.waiters.len() >= MAX_WAITERS {
+                    Next::Throttled
+                } else {
+                    let (tx, rx) = oneshot::channel();
+                    s.waiters.push_back(tx);
+                    Next::Wait(rx)
+                }
             }
+        };
+        kill_all(dead).await;
+        let waiting = match next {
+            Next::Warm(inst) => return Ok(inst),
+            Next::Throttled => return Err(AcquireError::Throttled),
+            Next::Start => None,
+            Next::Wait(rx) => Some(rx),
+        };
+        let grant = match waiting {
+            None => Grant::Start,
+            Some(mut rx) => match tokio::time::timeout(self.settings.queue_wait, &mut rx).await {
+                Ok(Ok(g)) => g,
+                _ => {
+                    // A grant sent as the wait ended must not be lost.
+                    rx.close();
+                    match rx.try_recv() {
+                        Ok(g) => g,
+                        Err(_) => return Err(AcquireError::Throttled),
+                    }
+                }
+            },
+        };
+        match grant {
+            Grant::Instance(inst) => Ok(inst),
+            Grant::Start => match self.start().await {
+                Ok(inst) => Ok(inst),
+                Err(e) => {
+                    self.free_slot();
+                    Err(e)
+                }
+            },
         }
     }
 
-    /// Puts an instance back after an invocation; unhealthy instances and
-    /// those of a retired pool are stopped.
+    /// An instance ended: its slot goes to the oldest waiter, if any.
+    fn free_slot(&self) {
+        let mut s = self.slots();
+        while let Some(w) = s.waiters.pop_front() {
+            if w.send(Grant::Start).is_ok() {
+                return;
+            }
+        }
+        s.alive -= 1;
+    }
+
+    /// Puts an instance back after an invocation (to the oldest waiter
+    /// first); unhealthy instances and those of a retired pool are stopped.
     pub async fn release(&self, mut inst: Instance, healthy: bool) {
         inst.init_duration = None;
         if healthy && !self.retired.load(Ordering::Acquire) && inst.exited.borrow().is_none() {
             inst.last_used = Instant::now();
-            self.idle_list().push(inst);
+            let mut s = self.slots();
+            while let Some(w) = s.waiters.pop_front() {
+                match w.send(Grant::Instance(inst)) {
+                    Ok(()) => return,
+                    // The waiter gave up: the instance comes back as sent.
+                    Err(Grant::Instance(back)) => inst = back,
+                    Err(Grant::Start) => return,
+                }
+            }
+            s.idle.push(inst);
             return;
         }
-        self.alive.fetch_sub(1, Ordering::Relaxed);
         inst.kill().await;
+        self.free_slot();
     }
 
     /// Stops idle instances unused for longer than the keep-alive.
     pub async fn reap(&self) {
         let keep_alive = self.settings.keep_alive;
         let expired: Vec<Instance> = {
-            let mut idle = self.idle_list();
-            let (old, fresh): (Vec<_>, Vec<_>) = idle
+            let mut s = self.slots();
+            let (old, fresh): (Vec<_>, Vec<_>) = s
+                .idle
                 .drain(..)
                 .partition(|i| i.last_used.elapsed() >= keep_alive);
-            *idle = fresh;
+            s.idle = fresh;
+            s.alive -= old.len();
             old
         };
-        for inst in expired {
-            self.alive.fetch_sub(1, Ordering::Relaxed);
-            inst.kill().await;
-        }
+        kill_all(expired).await;
     }
 
     /// No new work; idle instances stop now, busy ones when released.
     pub async fn retire(&self) {
         self.retired.store(true, Ordering::Release);
-        let idle: Vec<Instance> = self.idle_list().drain(..).collect();
-        for inst in idle {
-            self.alive.fetch_sub(1, Ordering::Relaxed);
-            inst.kill().await;
-        }
+        let idle: Vec<Instance> = {
+            let mut s = self.slots();
+            let idle: Vec<Instance> = s.idle.drain(..).collect();
+            s.alive -= idle.len();
+            idle
+        };
+        kill_all(idle).await;
     }
 
     pub fn alive(&self) -> usize {
-        self.alive.load(Ordering::Relaxed)
+        self.slots().alive
     }
 
     fn stream_name(&self, instance_id: &str) -> String {
@@ -460,6 +544,12 @@ impl Pool {
     }
 }
 
+async fn kill_all(instances: Vec<Instance>) {
+    for inst in instances {
+        inst.kill().await;
+    }
+}
+
 fn env_has(env: &[String], key: &str) -> bool {
     env.iter()
         .any(|kv| kv.split_once('=').is_some_and(|(k, _)| k == key))
@@ -554,37 +644,47 @@ async fn next_line(output: &mut Option<OutputStream>) -> Option<String> {
     }
 }
 
+/// Writes a log stream. Lines go to a buffer and reach the file in one
+/// `write` when the writer is idle: a write of a few hundred bytes to the
+/// page cache is cheaper done in place than handed to a blocking thread.
 struct LogWriter {
-    file: Option<tokio::io::BufWriter<tokio::fs::File>>,
+    file: Option<std::io::BufWriter<std::fs::File>>,
     tail: String,
     dirty: bool,
 }
 
 impl LogWriter {
     async fn open(path: &std::path::Path) -> LogWriter {
-        if let Some(dir) = path.parent() {
-            let _ = tokio::fs::create_dir_all(dir).await;
-        }
-        let file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .await;
+        let owned = path.to_path_buf();
+        let file = tokio::task::spawn_blocking(move || {
+            if let Some(dir) = owned.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&owned)
+        })
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
         if let Err(e) = &file {
             tracing::warn!(path = %path.display(), error = %e, "cannot open the log stream");
         }
         LogWriter {
-            file: file.ok().map(tokio::io::BufWriter::new),
+            file: file
+                .ok()
+                .map(|f| std::io::BufWriter::with_capacity(64 * 1024, f)),
             tail: String::new(),
             dirty: false,
         }
     }
 
     async fn line(&mut self, line: &str) {
+        use std::io::Write;
         let now = time::OffsetDateTime::now_utc();
         let ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
         if let Some(f) = self.file.as_mut() {
-            let _ = f.write_all(format!("{ms}\t{line}\n").as_bytes()).await;
+            let _ = writeln!(f, "{ms}\t{line}");
             self.dirty = true;
         }
         self.tail.push_str(line);
@@ -642,8 +742,9 @@ impl LogWriter {
     }
 
     async fn flush(&mut self) {
+        use std::io::Write;
         if let Some(f) = self.file.as_mut() {
-            let _ = f.flush().await;
+            let _ = f.flush();
         }
         self.dirty = false;
     }

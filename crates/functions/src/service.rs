@@ -3,7 +3,6 @@
 //! invoke path through the pools.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -168,17 +167,11 @@ pub struct Functions {
     events: Arc<tokio::sync::Semaphore>,
     /// Invocations running per (account, region) of functions that
     /// reserve no concurrency: they share `account_concurrency`.
-    running: Mutex<HashMap<(String, String), Arc<AtomicUsize>>>,
+    running: Mutex<HashMap<(String, String), Arc<tokio::sync::Semaphore>>>,
 }
 
 /// One of the account's concurrent executions, given back when dropped.
-struct AccountSlot(Arc<AtomicUsize>);
-
-impl Drop for AccountSlot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
+type AccountSlot = tokio::sync::OwnedSemaphorePermit;
 
 fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
@@ -1106,22 +1099,29 @@ impl Functions {
         }
     }
 
-    /// Takes one of the account's concurrent executions, if one is free.
-    fn account_slot(&self, account: &str, region: &str) -> Option<AccountSlot> {
+    /// Takes one of the account's concurrent executions, waiting (oldest
+    /// first) up to the queue wait for one to become free.
+    async fn account_slot(&self, account: &str, region: &str) -> Option<AccountSlot> {
         let running = self
             .running
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .entry((account.to_string(), region.to_string()))
-            .or_default()
-            .clone();
-        let limit = self.config.account_concurrency;
-        running
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < limit).then_some(n + 1)
+            .or_insert_with(|| {
+                Arc::new(tokio::sync::Semaphore::new(self.config.account_concurrency))
             })
-            .ok()?;
-        Some(AccountSlot(running))
+            .clone();
+        if let Ok(slot) = running.clone().try_acquire_owned() {
+            return Some(slot);
+        }
+        let wait = self.config.pool.queue_wait;
+        if wait.is_zero() {
+            return None;
+        }
+        tokio::time::timeout(wait, running.acquire_owned())
+            .await
+            .ok()?
+            .ok()
     }
 
     async fn run(&self, pool: &Pool, req: &InvokeRequest) -> Result<InvokeResult, InvokeError> {
@@ -1130,7 +1130,7 @@ impl Functions {
         let _slot = if pool.reserved() {
             None
         } else {
-            let slot = self.account_slot(&config.account, &config.region);
+            let slot = self.account_slot(&config.account, &config.region).await;
             Some(slot.ok_or(InvokeError::Throttled {
                 reason: "ConcurrentInvocationLimitExceeded",
             })?)

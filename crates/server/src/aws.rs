@@ -11,7 +11,7 @@ use axum::response::Response;
 use http::{header, HeaderValue, StatusCode};
 
 use crate::hosts::{self, HostTarget};
-use crate::{ecr, lambda, sts, App};
+use crate::{ecr, lambda, logs, sts, App};
 
 /// Largest request body an AWS API call may carry (ECR's PutImage holds a
 /// 4 MiB manifest as a JSON string).
@@ -24,6 +24,7 @@ const ECR_TARGET_PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921.";
 pub(crate) enum Service {
     Ecr,
     Lambda,
+    Logs,
     Sts,
     /// Signed for a service Stratus does not serve (yet).
     Unknown,
@@ -47,6 +48,9 @@ pub(crate) fn service_of(req: &Request) -> Option<Service> {
         if target.starts_with(ECR_TARGET_PREFIX) {
             return Some(Service::Ecr);
         }
+        if target.starts_with(logs::TARGET_PREFIX) {
+            return Some(Service::Logs);
+        }
         return Some(Service::Unknown);
     }
     let (parts, _) = clone_parts(req);
@@ -67,6 +71,7 @@ fn service_named(name: &str) -> Service {
     match name {
         "ecr" => Service::Ecr,
         "lambda" => Service::Lambda,
+        "logs" => Service::Logs,
         "sts" => Service::Sts,
         _ => Service::Unknown,
     }
@@ -87,7 +92,7 @@ fn clone_parts(req: &Request) -> (http::request::Parts, ()) {
 
 fn protocol_of(service: Service) -> Protocol {
     match service {
-        Service::Ecr => Protocol::Json11,
+        Service::Ecr | Service::Logs => Protocol::Json11,
         Service::Lambda => Protocol::RestJson,
         Service::Sts => Protocol::Query,
         Service::Unknown => Protocol::RestJson,
@@ -141,6 +146,20 @@ pub(crate) async fn handle(app: &App, service: Service, req: Request) -> Respons
                 .to_string();
             drop(_enter);
             match ecr::handle(app, &caller, &op, &body).await {
+                Ok(value) => json_response(&value, "application/x-amz-json-1.1", &request_id),
+                Err(e) => error_response(&e, service, &request_id),
+            }
+        }
+        Service::Logs => {
+            let op = parts
+                .headers
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|t| t.strip_prefix(logs::TARGET_PREFIX))
+                .unwrap_or("")
+                .to_string();
+            drop(_enter);
+            match logs::handle(app, &caller, &op, &body).await {
                 Ok(value) => json_response(&value, "application/x-amz-json-1.1", &request_id),
                 Err(e) => error_response(&e, service, &request_id),
             }

@@ -16,6 +16,7 @@ mod hosts;
 mod lambda;
 mod lambda_images;
 mod lambda_more;
+mod logs;
 mod metrics;
 mod oci;
 mod sandbox;
@@ -138,6 +139,8 @@ pub(crate) struct App {
     /// The port the edge is bound to (for URIs the APIs return).
     pub port: u16,
     pub functions: Arc<functions::Functions>,
+    /// The function log files, read as CloudWatch Logs.
+    pub logs: Arc<::logs::LogStore>,
 }
 
 /// A bound, ready server.
@@ -205,7 +208,9 @@ impl Server {
             .recover()
             .await
             .map_err(|e| ServeError::Functions(e.to_string()))?;
+        let logs = Arc::new(::logs::LogStore::new(config.data_dir.join("logs")));
         let app = Arc::new(App {
+            logs,
             token_secret: secret_hex.into_bytes(),
             registry,
             functions,
@@ -233,6 +238,7 @@ impl Server {
     ) -> Result<(), ServeError> {
         let app = self.app.clone();
         let gc = admin::spawn_gc_loop(app.clone());
+        let log_sweep = logs::spawn_retention_sweep(app.clone());
         let router = edge::router(app.clone());
         let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
         let grace = app.config.shutdown_grace;
@@ -254,6 +260,7 @@ impl Server {
             }
         };
         gc.abort();
+        log_sweep.abort();
         app.functions.shutdown().await;
         app.store.close().await;
         result.map_err(ServeError::Io)

@@ -28,8 +28,8 @@ use reqwest::blocking::{Client, Response};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use test_support::{
-    aws_err, aws_json, poll_until, BuiltImage, CopyOptions, OciImageBuilder,
-    OutputExt, Skopeo, TestServer,
+    aws_err, aws_json, poll_until, BuiltImage, CopyOptions, OciImageBuilder, OutputExt, Skopeo,
+    TestServer,
 };
 
 const REGION: &str = "ap-northeast-2";
@@ -1286,7 +1286,8 @@ fn parallel_invocations_get_instances_of_their_own() {
 
 #[test]
 fn the_account_concurrency_limit_throttles() {
-    let s = Stratus::start_with(&["--account-concurrency", "1"]);
+    // No queue wait: throttled at once, as Lambda does.
+    let s = Stratus::start_with(&["--account-concurrency", "1", "--invoke-queue-wait-ms", "0"]);
     s.create_repository("app");
     s.push_image("app", "latest", &[]);
     s.create_active("f", &s.local_uri("app", "latest"), &[]);
@@ -1325,6 +1326,78 @@ fn the_account_concurrency_limit_throttles() {
     let mut statuses = [a.status, b.status];
     statuses.sort_unstable();
     assert_eq!(statuses, [200, 429], "{}\n{}", a.text(), b.text());
+}
+
+#[test]
+fn invocations_beyond_the_limit_wait_their_turn() {
+    let s = Stratus::start_with(&[
+        "--account-concurrency",
+        "1",
+        "--invoke-queue-wait-ms",
+        "20000",
+    ]);
+    s.create_repository("app");
+    s.push_image("app", "latest", &[]);
+    s.create_active("f", &s.local_uri("app", "latest"), &[]);
+    let sleep = json!({"action": "sleep", "ms": 300});
+
+    // Three at once on one allowed execution: they queue, none is
+    // throttled, and they share the one instance.
+    let results = invoke_parallel(&s, "f", 3, &sleep);
+    for r in &results {
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json(), json!({"slept_ms": 300}));
+    }
+    let cold = results
+        .iter()
+        .filter(|r| {
+            let log = r.log();
+            check_log(&log, &start_request_id(&log, "$LATEST"), 128)
+                .init_ms
+                .is_some()
+        })
+        .count();
+    assert_eq!(cold, 1, "one cold start, then the same instance");
+    assert_eq!(s.containers().len(), 1);
+
+    // Reserved concurrency queues the same way.
+    s.lambda(&[
+        "put-function-concurrency",
+        "--function-name",
+        "f",
+        "--reserved-concurrent-executions",
+        "1",
+    ]);
+    for r in invoke_parallel(&s, "f", 2, &sleep) {
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+}
+
+#[test]
+fn a_queued_invocation_is_throttled_when_its_wait_ends() {
+    let s = Stratus::start_with(&[
+        "--account-concurrency",
+        "1",
+        "--invoke-queue-wait-ms",
+        "200",
+    ]);
+    s.create_repository("app");
+    s.push_image("app", "latest", &[]);
+    s.create_active("f", &s.local_uri("app", "latest"), &[]);
+    // Well inside the function's 3 s timeout.
+    let sleep = json!({"action": "sleep", "ms": 2000});
+    let results = invoke_parallel(&s, "f", 2, &sleep);
+    let mut statuses: Vec<u16> = results.iter().map(|r| r.status).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 429]);
+    // The instance went back to the pool: the next invoke is warm.
+    let r = s.invoke("f", &echo(1), true);
+    let log = r.log().to_string();
+    assert_eq!(
+        check_log(&log, &start_request_id(&log, "$LATEST"), 128).init_ms,
+        None,
+        "{log}"
+    );
 }
 
 // ----- versions, aliases and function settings --------------------------------
