@@ -11,7 +11,7 @@ use axum::response::Response;
 use http::{header, HeaderValue, StatusCode};
 
 use crate::hosts::{self, HostTarget};
-use crate::{ecr, lambda, logs, sts, App};
+use crate::{ecr, iam, lambda, logs, sts, App};
 
 /// Largest request body an AWS API call may carry (ECR's PutImage holds a
 /// 4 MiB manifest as a JSON string).
@@ -23,6 +23,7 @@ const ECR_TARGET_PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921.";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Service {
     Ecr,
+    Iam,
     Lambda,
     Logs,
     Sts,
@@ -72,6 +73,7 @@ fn service_named(name: &str) -> Service {
         "ecr" => Service::Ecr,
         "lambda" => Service::Lambda,
         "logs" => Service::Logs,
+        "iam" => Service::Iam,
         "sts" => Service::Sts,
         _ => Service::Unknown,
     }
@@ -94,7 +96,7 @@ fn protocol_of(service: Service) -> Protocol {
     match service {
         Service::Ecr | Service::Logs => Protocol::Json11,
         Service::Lambda => Protocol::RestJson,
-        Service::Sts => Protocol::Query,
+        Service::Sts | Service::Iam => Protocol::Query,
         Service::Unknown => Protocol::RestJson,
     }
 }
@@ -102,6 +104,7 @@ fn protocol_of(service: Service) -> Protocol {
 pub(crate) fn error_response(err: &AwsError, service: Service, request_id: &str) -> Response {
     let rendered = match service {
         Service::Sts => err.render_query("https://sts.amazonaws.com/doc/2011-06-15/", request_id),
+        Service::Iam => err.render_query(aws_protocol::error::IAM_XMLNS, request_id),
         _ => err.render(protocol_of(service), request_id),
     };
     let (parts, body) = rendered.into_parts();
@@ -190,6 +193,18 @@ pub(crate) async fn handle(app: &App, service: Service, req: Request) -> Respons
                 body.to_vec()
             };
             match sts::handle(&caller, &form) {
+                Ok(xml) => xml_response(xml, &request_id),
+                Err(e) => error_response(&e, service, &request_id),
+            }
+        }
+        Service::Iam => {
+            drop(_enter);
+            let form = if body.is_empty() {
+                parts.uri.query().unwrap_or("").as_bytes().to_vec()
+            } else {
+                body.to_vec()
+            };
+            match iam::handle(app, &caller, &form).await {
                 Ok(xml) => xml_response(xml, &request_id),
                 Err(e) => error_response(&e, service, &request_id),
             }

@@ -413,6 +413,7 @@ pub(crate) async fn handle(
                 publish: o.get("Publish").and_then(Value::as_bool).unwrap_or(false),
                 tags: string_map(o.get("Tags"), "Tags")?.unwrap_or_default(),
             };
+            crate::iam::check_function_role(app, acct, &req.role).await?;
             let c = f.create(acct, region, req).await.map_err(function_error)?;
             Ok(json_response(
                 StatusCode::CREATED,
@@ -502,6 +503,9 @@ pub(crate) async fn handle(
                 image_overrides: image_overrides(&o)?,
                 revision_id: opt_str(&o, "RevisionId")?,
             };
+            if let Some(role) = &u.role {
+                crate::iam::check_function_role(app, acct, role).await?;
+            }
             let c = f
                 .update_configuration(acct, region, &name, u)
                 .await

@@ -13,6 +13,7 @@ mod ecr;
 mod edge;
 mod executors;
 mod hosts;
+mod iam;
 mod lambda;
 mod lambda_images;
 mod lambda_more;
@@ -69,6 +70,9 @@ pub struct Config {
     /// Concurrent executions per account for functions without reserved
     /// concurrency.
     pub account_concurrency: usize,
+    /// Check a function's role: it must exist in the caller's account and
+    /// trust `lambda.amazonaws.com` (otherwise any well-formed ARN goes).
+    pub strict_iam: bool,
     /// What runs function instances.
     pub executor: Executor,
     /// The Docker engine's endpoint (`unix://…`, `tcp://…`) for the
@@ -95,6 +99,7 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(10),
             instance_keep_alive: Duration::from_secs(600),
             account_concurrency: 64,
+            strict_iam: false,
             executor: Executor::Oci,
             docker_host: executor_docker::DEFAULT_ENDPOINT.into(),
             docker_runtime_api_host: None,

@@ -51,6 +51,9 @@ struct ServeArgs {
     /// Create a repository on first `docker push` instead of answering NAME_UNKNOWN.
     #[arg(long, env = "STRATUS_AUTO_CREATE_REPOSITORIES", num_args = 0..=1, default_missing_value = "true")]
     auto_create_repositories: Option<bool>,
+    /// Require a function's role to exist and trust lambda.amazonaws.com (otherwise any well-formed role ARN is accepted; IAM policies are never enforced).
+    #[arg(long, env = "STRATUS_STRICT_IAM", num_args = 0..=1, default_missing_value = "true")]
+    strict_iam: Option<bool>,
     /// Form of the URLs the APIs return: `local` (localhost:PORT, works without DNS) or `aws` (AWS host names; needs /etc/hosts or DNS entries) [default: local].
     #[arg(long, env = "STRATUS_URL_STYLE")]
     url_style: Option<server::UrlStyle>,
@@ -90,6 +93,7 @@ struct FileConfig {
     account_id: Option<String>,
     credentials: Option<Vec<String>>,
     auto_create_repositories: Option<bool>,
+    strict_iam: Option<bool>,
     url_style: Option<String>,
     gc_interval_seconds: Option<u64>,
     gc_grace_seconds: Option<u64>,
@@ -180,6 +184,10 @@ fn resolve(args: ServeArgs) -> anyhow::Result<server::Config> {
             .account_concurrency
             .or(file.account_concurrency)
             .unwrap_or(d.account_concurrency),
+        strict_iam: args
+            .strict_iam
+            .or(file.strict_iam)
+            .unwrap_or(d.strict_iam),
         executor: match (args.executor, file.executor) {
             (Some(e), _) => e,
             (None, Some(text)) => text
