@@ -184,10 +184,7 @@ fn resolve(args: ServeArgs) -> anyhow::Result<server::Config> {
             .account_concurrency
             .or(file.account_concurrency)
             .unwrap_or(d.account_concurrency),
-        strict_iam: args
-            .strict_iam
-            .or(file.strict_iam)
-            .unwrap_or(d.strict_iam),
+        strict_iam: args.strict_iam.or(file.strict_iam).unwrap_or(d.strict_iam),
         executor: match (args.executor, file.executor) {
             (Some(e), _) => e,
             (None, Some(text)) => text
