@@ -136,6 +136,18 @@ pub(crate) async fn handle(app: &App, service: Service, req: Request) -> Respons
         Ok(c) => c,
         Err(e) => return error_response(&e, service, &request_id),
     };
+    // JSON 1.1 operations are POSTs to `/`; anything else names none.
+    if protocol_of(service) == Protocol::Json11 && parts.method != http::Method::POST {
+        let err = AwsError::new(
+            StatusCode::BAD_REQUEST,
+            "UnknownOperationException",
+            format!(
+                "{} is not an operation of this API; JSON 1.1 operations are sent as POST / with an X-Amz-Target header",
+                parts.method
+            ),
+        );
+        return error_response(&err, service, &request_id);
+    }
     let span = tracing::debug_span!("aws", service = ?service, account = %caller.account, region = %caller.region, request_id = %request_id);
     let _enter = span.enter();
     match service {

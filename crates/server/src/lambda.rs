@@ -343,6 +343,34 @@ fn qualifier(query: Option<&str>) -> Option<String> {
     })
 }
 
+/// A list operation's `MaxItems` query parameter: 1 to 10000, 50 when
+/// absent.
+pub(crate) fn max_items(query: Option<&str>) -> Result<i64, AwsError> {
+    let Some(raw) = query_value(query, "MaxItems") else {
+        return Ok(50);
+    };
+    match raw.parse::<i64>() {
+        Ok(n) if (1..=10_000).contains(&n) => Ok(n),
+        _ => Err(AwsError::new(
+            StatusCode::BAD_REQUEST,
+            "ValidationException",
+            format!("1 validation error detected: Value '{raw}' at 'maxItems' failed to satisfy constraint: Member must be a number between 1 and 10000"),
+        )),
+    }
+}
+
+/// `Description` is at most 256 characters.
+fn check_description(description: Option<&str>) -> Result<(), AwsError> {
+    match description {
+        Some(d) if d.chars().count() > 256 => Err(AwsError::new(
+            StatusCode::BAD_REQUEST,
+            "ValidationException",
+            "1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to 256",
+        )),
+        _ => Ok(()),
+    }
+}
+
 pub(crate) fn query_value(query: Option<&str>, key: &str) -> Option<String> {
     query.and_then(|q| {
         url::form_urlencoded::parse(q.as_bytes())
@@ -384,23 +412,22 @@ pub(crate) async fn handle(
     match (method, route) {
         (&Method::POST, Route::Functions) => {
             let o = parse_object(&body)?;
+            // Every member's JSON type is checked before any constraint,
+            // as AWS deserializes the whole body first.
             let code = match o.get("Code") {
-                Some(Value::Object(c)) => c.clone(),
-                None | Some(Value::Null) => {
-                    return Err(AwsError::new(
-                        StatusCode::BAD_REQUEST,
-                        "ValidationException",
-                        "1 validation error detected: Value null at 'code' failed to satisfy constraint: Member must not be null",
-                    ))
-                }
+                Some(Value::Object(c)) => Some(c.clone()),
+                None | Some(Value::Null) => None,
                 Some(_) => return Err(type_error("Code", "an object")),
             };
+            let no_code = serde_json::Map::new();
+            let code_members = code.as_ref().unwrap_or(&no_code);
             let req = CreateFunction {
                 name: opt_str(&o, "FunctionName")?.unwrap_or_default(),
                 role: opt_str(&o, "Role")?.unwrap_or_default(),
                 package_type: opt_str(&o, "PackageType")?,
-                image_uri: opt_str(&code, "ImageUri")?,
-                has_zip: code.contains_key("ZipFile") || code.contains_key("S3Bucket"),
+                image_uri: opt_str(code_members, "ImageUri")?,
+                has_zip: code_members.contains_key("ZipFile")
+                    || code_members.contains_key("S3Bucket"),
                 handler: opt_str(&o, "Handler")?,
                 runtime: opt_str(&o, "Runtime")?,
                 description: opt_str(&o, "Description")?,
@@ -413,6 +440,14 @@ pub(crate) async fn handle(
                 publish: o.get("Publish").and_then(Value::as_bool).unwrap_or(false),
                 tags: string_map(o.get("Tags"), "Tags")?.unwrap_or_default(),
             };
+            if code.is_none() {
+                return Err(AwsError::new(
+                    StatusCode::BAD_REQUEST,
+                    "ValidationException",
+                    "1 validation error detected: Value null at 'code' failed to satisfy constraint: Member must not be null",
+                ));
+            }
+            check_description(req.description.as_deref())?;
             crate::iam::check_function_role(app, acct, &req.role).await?;
             let c = f.create(acct, region, req).await.map_err(function_error)?;
             Ok(json_response(
@@ -422,9 +457,7 @@ pub(crate) async fn handle(
             ))
         }
         (&Method::GET, Route::Functions) => {
-            let max = query_value(query, "MaxItems")
-                .and_then(|m| m.parse::<i64>().ok())
-                .unwrap_or(50);
+            let max = max_items(query)?;
             let marker = query_value(query, "Marker").filter(|m| !m.is_empty());
             let (list, next) = f
                 .list(acct, region, marker.as_deref(), max)
@@ -503,6 +536,7 @@ pub(crate) async fn handle(
                 image_overrides: image_overrides(&o)?,
                 revision_id: opt_str(&o, "RevisionId")?,
             };
+            check_description(u.description.as_deref())?;
             if let Some(role) = &u.role {
                 crate::iam::check_function_role(app, acct, role).await?;
             }
@@ -546,6 +580,16 @@ pub(crate) async fn handle(
             };
             let invocation_type =
                 header("x-amz-invocation-type").unwrap_or_else(|| "RequestResponse".into());
+            if !matches!(
+                invocation_type.as_str(),
+                "RequestResponse" | "Event" | "DryRun"
+            ) {
+                return Err(AwsError::new(
+                    StatusCode::BAD_REQUEST,
+                    "ValidationException",
+                    format!("1 validation error detected: Value '{invocation_type}' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]"),
+                ));
+            }
             let tail_log = match header("x-amz-log-type").as_deref() {
                 None | Some("None") => false,
                 Some("Tail") => true,

@@ -141,9 +141,7 @@ pub(crate) async fn handle(
                     ))
                 }
                 Method::GET => {
-                    let max = query_value(query, "MaxItems")
-                        .and_then(|m| m.parse().ok())
-                        .unwrap_or(50);
+                    let max = crate::lambda::max_items(query)?;
                     let marker = query_value(query, "Marker").filter(|m| !m.is_empty());
                     let (list, next) = f
                         .list_versions(acct, region, &name, marker.as_deref(), max)
