@@ -23,7 +23,10 @@ const TRUST: &str = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B
 #[derive(Debug, Clone, Copy)]
 enum Proto {
     /// `X-Amz-Target: <prefix><op>`, body JSON, error in `__type`.
-    Json11 { service: &'static str, prefix: &'static str },
+    Json11 {
+        service: &'static str,
+        prefix: &'static str,
+    },
     /// Path and method, error in `x-amzn-ErrorType`.
     RestJson { service: &'static str },
     /// Form-encoded `Action=…`, error in `<Code>`.
@@ -306,11 +309,7 @@ fn error_type(headers: &reqwest::header::HeaderMap, body: &str) -> String {
 #[test]
 fn malformed_calls_get_aws_shaped_4xx_never_5xx() {
     let data = tempfile::TempDir::with_prefix("stratus-sweep-").expect("data dir");
-    let server = TestServer::start_with(
-        Path::new(env!("CARGO_BIN_EXE_stratus")),
-        data.path(),
-        &[],
-    );
+    let server = TestServer::start_with(Path::new(env!("CARGO_BIN_EXE_stratus")), data.path(), &[]);
     let http = Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
@@ -343,7 +342,10 @@ fn malformed_calls_get_aws_shaped_4xx_never_5xx() {
         for (name, value) in case.headers {
             request = request.header(*name, *value);
         }
-        let label = format!("{:?} {} {}: {}", case.proto, case.method, case.target, case.what);
+        let label = format!(
+            "{:?} {} {}: {}",
+            case.proto, case.method, case.target, case.what
+        );
         let response = match request.send() {
             Ok(r) => r,
             Err(e) => {
