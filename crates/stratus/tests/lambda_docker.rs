@@ -521,3 +521,65 @@ fn an_unknown_executor_is_refused() {
         "{stderr}"
     );
 }
+
+/// The tutorial's Python image (`FROM public.ecr.aws/lambda/python:3.11`,
+/// the stand-in `tests/images/python3.11/build.sh` builds, with
+/// awslambdaric) pushed with `docker push` and run by the engine.
+#[test]
+fn the_python_tutorial_image_runs_on_docker() {
+    require_docker!();
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/images/python3.11/build.sh");
+    test_support::run_command(
+        &mut std::process::Command::new(&script),
+        Duration::from_secs(1800),
+        "bash, debootstrap (apt-get install debootstrap) and docker",
+    )
+    .assert_success(&script.display().to_string());
+    let s = Stratus::start(&[]);
+    aws_json(
+        &s.server,
+        REGION,
+        &["ecr", "create-repository", "--repository-name", "py"],
+    );
+    let context = s.work.path().join("py");
+    fs::create_dir(&context).expect("create build context");
+    fs::write(
+        context.join("app.py"),
+        "import sys\ndef handler(event, context):\n    print('handling', event)\n    return {'python': sys.version_info[:2], 'event': event}\n",
+    )
+    .expect("write app.py");
+    fs::write(
+        context.join("Dockerfile"),
+        "FROM public.ecr.aws/lambda/python:3.11\nCOPY app.py ${LAMBDA_TASK_ROOT}\nCMD [ \"app.handler\" ]\n",
+    )
+    .expect("write Dockerfile");
+    let remote = format!("{}/py:latest", s.server.registry_host());
+    s.docker.remove_on_drop(&remote);
+    s.docker.ok(&[
+        "build",
+        "--pull=false",
+        "--network=host",
+        "-t",
+        &remote,
+        context.to_str().expect("utf-8 path"),
+    ]);
+    let pushed = s.docker.push(&remote).assert_success("docker push");
+    let digest = Docker::pushed_digest(&pushed).expect("pushed digest");
+    s.pulled
+        .lock()
+        .expect("lock")
+        .push(format!("127.0.0.1:{}/py@{digest}", s.server.port()));
+
+    s.create_active("py", "py", &[]);
+    let r = s.invoke("py", &json!({"hello": "docker"}));
+    assert_eq!(
+        r.ok(),
+        &json!({"python": [3, 11], "event": {"hello": "docker"}}),
+        "{}",
+        r.log
+    );
+    assert!(r.log.contains("handling {'hello': 'docker'}"), "{}", r.log);
+    assert!(r.report().contains("Init Duration"), "{}", r.log);
+    s.wait_containers(1);
+}
