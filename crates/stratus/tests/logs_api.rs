@@ -860,3 +860,92 @@ fn a_follow_loop_sees_new_lines_once() {
         );
     }
 }
+
+/// End to end: a real function (the Rust test function, run by runc)
+/// is invoked, and its `REPORT` line is found with filter-log-events.
+#[test]
+fn a_real_functions_report_line_is_found() {
+    use test_support::{CopyOptions, OciImageBuilder, OutputExt, Skopeo};
+    let bootstrap = test_support::rust_function_bootstrap();
+    let server = start();
+    let work = tempfile::tempdir().expect("work dir");
+    aws_json(
+        &server,
+        REGION,
+        &["ecr", "create-repository", "--repository-name", "logfn"],
+    );
+    let image = OciImageBuilder::new()
+        .layer([("bootstrap", bootstrap)])
+        .entrypoint(&["/bootstrap"])
+        .write(&work.path().join("layout"), "v1");
+    let uri = format!("{}/logfn:v1", server.registry_host());
+    Skopeo::new()
+        .copy_with(
+            &image.oci_ref(),
+            &format!("docker://{uri}"),
+            CopyOptions {
+                preserve_digests: true,
+                ..CopyOptions::default()
+            },
+        )
+        .assert_success("skopeo copy");
+    aws_json(
+        &server,
+        REGION,
+        &[
+            "lambda",
+            "create-function",
+            "--function-name",
+            "logfn",
+            "--package-type",
+            "Image",
+            "--code",
+            &format!("ImageUri={uri}"),
+            "--role",
+            "arn:aws:iam::000000000000:role/lambda-role",
+        ],
+    );
+    aws_json(
+        &server,
+        REGION,
+        &[
+            "lambda",
+            "wait",
+            "function-active-v2",
+            "--function-name",
+            "logfn",
+        ],
+    );
+    let out = work.path().join("out.json");
+    aws_json(
+        &server,
+        REGION,
+        &[
+            "lambda",
+            "invoke",
+            "--function-name",
+            "logfn",
+            "--payload",
+            "{}",
+            &out.to_string_lossy(),
+        ],
+    );
+    let found = test_support::poll_until(std::time::Duration::from_secs(30), || {
+        let v = logs(
+            &server,
+            &[
+                "filter-log-events",
+                "--log-group-name",
+                "/aws/lambda/logfn",
+                "--filter-pattern",
+                "REPORT",
+            ],
+        );
+        let m = messages(&v);
+        (!m.is_empty()).then_some(m)
+    });
+    assert!(
+        found[0].starts_with("REPORT RequestId: ") && found[0].contains("Billed Duration"),
+        "{found:?}"
+    );
+}
