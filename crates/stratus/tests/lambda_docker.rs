@@ -583,3 +583,100 @@ fn the_python_tutorial_image_runs_on_docker() {
     assert!(r.report().contains("Init Duration"), "{}", r.log);
     s.wait_containers(1);
 }
+
+/// With `--credentials` the registry requires a token: the engine pulls
+/// with one the server mints for the function's account, here not the
+/// default one (a 12-digit access key selects its own account).
+#[test]
+fn the_engine_pulls_with_a_token_for_the_functions_account() {
+    require_docker!();
+    const KEY: &str = "111122223333";
+    const SECRET: &str = "docker-secret";
+    let s = Stratus::start(&["--credentials", &format!("{KEY}:{SECRET}")]);
+    let aws = |args: &[&str]| -> Value {
+        let out = test_support::aws_with_credentials(&s.server, REGION, KEY, SECRET, args)
+            .assert_success(&format!("aws {}", args.join(" ")));
+        let text = out.stdout_str();
+        if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+        }
+    };
+    aws(&["ecr", "create-repository", "--repository-name", "private"]);
+    let password = test_support::aws_with_credentials(
+        &s.server,
+        REGION,
+        KEY,
+        SECRET,
+        &["ecr", "get-login-password"],
+    )
+    .assert_success("aws ecr get-login-password")
+    .stdout_str();
+    let creds = format!("AWS:{}", password.trim());
+    let image = OciImageBuilder::new()
+        .layer([("bootstrap", rust_function_bootstrap())])
+        .entrypoint(&["/bootstrap"])
+        .write(&s.work.path().join("layout-private"), "latest");
+    let dest = format!("docker://{}/private:latest", s.server.registry_host());
+    Skopeo::new()
+        .copy_with(
+            &image.oci_ref(),
+            &dest,
+            CopyOptions {
+                preserve_digests: true,
+                dest_creds: Some(&creds),
+                ..CopyOptions::default()
+            },
+        )
+        .assert_success(&format!("skopeo copy to {dest}"));
+    s.pulled.lock().expect("lock").push(format!(
+        "127.0.0.1:{}/private@{}",
+        s.server.port(),
+        image.manifest_digest
+    ));
+
+    let code = format!("ImageUri={}/private:latest", s.server.registry_host());
+    let role = format!("arn:aws:iam::{KEY}:role/lambda-role");
+    let created = aws(&[
+        "lambda",
+        "create-function",
+        "--function-name",
+        "p",
+        "--package-type",
+        "Image",
+        "--code",
+        &code,
+        "--role",
+        &role,
+    ]);
+    assert_eq!(
+        created["FunctionArn"],
+        format!("arn:aws:lambda:{REGION}:{KEY}:function:p").as_str(),
+        "{created}"
+    );
+    poll_until(ACTIVATION_TIMEOUT, || {
+        let c = aws(&[
+            "lambda",
+            "get-function-configuration",
+            "--function-name",
+            "p",
+        ]);
+        assert_ne!(c["State"], "Failed", "{c}\n{}", s.server.stderr_tail());
+        (c["State"] == "Active").then_some(())
+    });
+    let outfile = s.work.path().join("private-out.json");
+    let out = aws(&[
+        "lambda",
+        "invoke",
+        "--function-name",
+        "p",
+        "--payload",
+        r#"{"action":"echo","n":7}"#,
+        &outfile.to_string_lossy(),
+    ]);
+    assert!(out.get("FunctionError").is_none(), "{out}");
+    let body: Value = serde_json::from_slice(&fs::read(&outfile).expect("outfile")).expect("JSON");
+    assert_eq!(body["echo"], json!({"action": "echo", "n": 7}), "{body}");
+    s.wait_containers(1);
+}
