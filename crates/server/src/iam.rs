@@ -8,6 +8,7 @@
 //! Also home of strict IAM's check on a function's role, which the Lambda
 //! surface calls.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use aws_protocol::error::{xml_escape, AwsError, IAM_XMLNS};
@@ -77,15 +78,20 @@ pub(crate) async fn check_function_role(
     }
 }
 
-/// The decoded form of one request.
-struct Params(Vec<(String, String)>);
+/// The decoded form of one request; the first of repeated keys counts.
+struct Params(HashMap<String, String>);
 
 impl Params {
+    fn parse(form: &[u8]) -> Params {
+        let mut map = HashMap::new();
+        for (k, v) in url::form_urlencoded::parse(form) {
+            map.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+        }
+        Params(map)
+    }
+
     fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.0.get(key).map(String::as_str)
     }
 
     /// A required member; `member` is its name in validation messages.
@@ -258,7 +264,7 @@ fn envelope(action: &str, result: Option<String>, request_id: &str) -> String {
 }
 
 pub(crate) async fn handle(app: &App, caller: &Caller, form: &[u8]) -> Result<String, AwsError> {
-    let params = Params(url::form_urlencoded::parse(form).into_owned().collect());
+    let params = Params::parse(form);
     let action = params
         .get("Action")
         .ok_or_else(|| AwsError::client("MissingAction", "Missing Action"))?
@@ -543,15 +549,12 @@ mod tests {
 
     #[test]
     fn reads_tags_until_the_first_gap() {
-        let p = Params(
-            url::form_urlencoded::parse(
-                b"Tags.member.1.Key=a&Tags.member.1.Value=1&Tags.member.2.Key=b&Tags.member.4.Key=d",
-            )
-            .into_owned()
-            .collect(),
+        let p = Params::parse(
+            b"Tags.member.1.Key=a&Tags.member.1.Value=1&Tags.member.2.Key=b&Tags.member.4.Key=d&Tags.member.1.Key=z",
         );
         let tags = p.tags();
         assert_eq!(tags.len(), 2);
+        assert_eq!(tags[0].key, "a");
         assert_eq!(tags[1].key, "b");
         assert_eq!(tags[1].value, "");
     }
