@@ -118,6 +118,9 @@ pub struct InstanceSpec {
     /// Size of the instance's `/tmp` (a tmpfs; what it holds counts
     /// against the memory limit too).
     pub tmp_size_bytes: u64,
+    /// Host directories mounted read-only into the instance:
+    /// (host path, absolute path inside).
+    pub read_only_dirs: Vec<(PathBuf, String)>,
 }
 
 /// Creating the executor or cleaning up after a previous process failed.
@@ -344,6 +347,7 @@ impl OciExecutor {
                 tmp_size_bytes: 1 << 20,
                 cgroups_path: &id,
                 host_files: &self.host_files,
+                read_only_dirs: &[],
             };
             write_config(&bundle, &config).map_err(|e| e.to_string())?;
             let log = bundle.join(RUNTIME_LOG);
@@ -423,6 +427,7 @@ impl OciExecutor {
             tmp_size_bytes: spec.tmp_size_bytes,
             cgroups_path: &container_id,
             host_files: &self.host_files,
+            read_only_dirs: &spec.read_only_dirs,
         };
         let json = serde_json::to_vec(&config.to_json()).map_err(std::io::Error::other);
         let written = match json {
@@ -544,6 +549,13 @@ fn validate(spec: &InstanceSpec) -> Result<(), StartError> {
             "memory limit of {} bytes is below 4 MiB",
             spec.memory_limit_bytes
         )));
+    }
+    for (_, destination) in &spec.read_only_dirs {
+        if !destination.starts_with('/') || destination.split('/').any(|c| c == "..") {
+            return Err(StartError::InvalidSpec(format!(
+                "mount destination {destination:?} must be an absolute path without '..'"
+            )));
+        }
     }
     if spec.tmp_size_bytes == 0 {
         return Err(StartError::InvalidSpec("/tmp size is zero".into()));

@@ -45,6 +45,8 @@ pub(crate) struct RuntimeConfig<'a> {
     pub cgroups_path: &'a str,
     /// Host files bind-mounted read-only at the same path.
     pub host_files: &'a [PathBuf],
+    /// Host directories bind-mounted read-only: (source, destination).
+    pub read_only_dirs: &'a [(PathBuf, String)],
 }
 
 impl RuntimeConfig<'_> {
@@ -70,6 +72,12 @@ impl RuntimeConfig<'_> {
         for file in self.host_files {
             mounts.push(json!({"destination": file, "type": "bind", "source": file,
                                "options": ["rbind", "ro", "nosuid", "nodev", "noexec"]}));
+        }
+        for (source, destination) in self.read_only_dirs {
+            mounts.push(
+                json!({"destination": destination, "type": "bind", "source": source,
+                               "options": ["rbind", "ro", "nosuid", "nodev"]}),
+            );
         }
         let mut memory = json!({"limit": self.memory_limit_bytes});
         if self.swap_limit {
@@ -189,6 +197,7 @@ mod tests {
             tmp_size_bytes: 512 << 20,
             cgroups_path: "stratus-i1",
             host_files: &files,
+            read_only_dirs: &[],
         }
         .to_json();
         let namespaces: Vec<&str> = c["linux"]["namespaces"]

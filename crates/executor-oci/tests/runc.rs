@@ -129,6 +129,7 @@ impl Fixture {
             user: None,
             memory_limit_bytes: 128 << 20,
             tmp_size_bytes: 16 << 20,
+            read_only_dirs: Vec::new(),
         }
     }
 
@@ -249,6 +250,29 @@ async fn root_is_read_only_and_tmp_is_writable_and_sized() {
     let lines = stdout_of(&mut instance).await;
     assert_eq!(lines, ["root=1", "data", "big=1"]);
     assert_eq!(instance.wait().await.status, ExitStatus::Code(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_directory_is_mounted_read_only() {
+    if !runc_usable() {
+        return;
+    }
+    let f = Fixture::new().await;
+    let code = f.dir.path().join("code");
+    std::fs::create_dir_all(&code).expect("code dir");
+    std::fs::write(code.join("app.txt"), "hello from the code\n").expect("write");
+    // The image has no /var/task: the mount point is made.
+    let mut spec = f.sh("cat /var/task/app.txt; touch /var/task/new 2>/dev/null; echo write=$?");
+    spec.read_only_dirs = vec![(code.clone(), "/var/task".into())];
+    let mut instance = f.executor.start(spec).await.expect("start");
+    let lines = stdout_of(&mut instance).await;
+    assert_eq!(lines, ["hello from the code", "write=1"]);
+    assert_eq!(instance.wait().await.status, ExitStatus::Code(0));
+    assert!(!code.join("new").exists());
+
+    let mut bad = f.sh("true");
+    bad.read_only_dirs = vec![(code, "var/task".into())];
+    assert!(f.executor.start(bad).await.is_err(), "relative destination");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

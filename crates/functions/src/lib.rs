@@ -7,6 +7,7 @@
 //! (images come through [`ImageSource`]) or how a process is isolated
 //! (instances come through [`Sandbox`]).
 
+pub mod code;
 pub mod model;
 mod pool;
 mod service;
@@ -19,8 +20,8 @@ use bytes::Bytes;
 pub use model::{CodeRef, FunctionConfig, ImageOverrides, PackageType, State, UpdateStatus};
 pub use pool::PoolConfig;
 pub use service::{
-    parse_function_ref, CreateFunction, FunctionError, Functions, FunctionsConfig, InvokeError,
-    InvokeRequest, InvokeResult, UpdateConfiguration,
+    parse_function_ref, CodeUpdate, CreateFunction, FunctionError, Functions, FunctionsConfig,
+    InvokeError, InvokeRequest, InvokeResult, UpdateConfiguration,
 };
 pub use versions::{is_valid_alias_name, Alias, AliasInput, EventInvokeConfig, EventInvokeInput};
 
@@ -91,6 +92,9 @@ pub struct SandboxSpec {
     pub working_dir: String,
     pub memory_bytes: u64,
     pub tmp_bytes: u64,
+    /// A zip function's unpacked package, mounted read-only at
+    /// `/var/task`.
+    pub code_dir: Option<std::path::PathBuf>,
 }
 
 /// An instance's output lines (stdout and stderr), in the order it

@@ -79,8 +79,46 @@ pub struct CodeRef {
     pub image_uri: String,
     /// Repository in the built-in registry.
     pub repository: String,
-    /// Manifest digest pinned at create/update time (`sha256:…`).
+    /// Manifest digest pinned at create/update time (`sha256:…`). For a
+    /// zip function, the digest of its runtime's base image, pinned when
+    /// the function activates (empty until then).
     pub digest: String,
+    /// A zip function's package (hex SHA-256 in the code store).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zip_sha256: Option<String>,
+}
+
+/// The runtimes a zip function may name, with the repository and tag of
+/// their base image in the built-in registry (pushed there from
+/// `public.ecr.aws/lambda/<repository>:<tag>`).
+pub const RUNTIMES: &[(&str, &str)] = &[
+    ("python3.9", "lambda/python:3.9"),
+    ("python3.10", "lambda/python:3.10"),
+    ("python3.11", "lambda/python:3.11"),
+    ("python3.12", "lambda/python:3.12"),
+    ("python3.13", "lambda/python:3.13"),
+    ("nodejs18.x", "lambda/nodejs:18"),
+    ("nodejs20.x", "lambda/nodejs:20"),
+    ("nodejs22.x", "lambda/nodejs:22"),
+    ("java17", "lambda/java:17"),
+    ("java21", "lambda/java:21"),
+    ("ruby3.3", "lambda/ruby:3.3"),
+    ("dotnet8", "lambda/dotnet:8"),
+    ("provided.al2", "lambda/provided:al2"),
+    ("provided.al2023", "lambda/provided:al2023"),
+];
+
+/// The base image (`repository:tag` in the built-in registry) of a runtime.
+pub fn runtime_base_image(runtime: &str) -> Option<&'static str> {
+    RUNTIMES
+        .iter()
+        .find(|(r, _)| *r == runtime)
+        .map(|(_, image)| *image)
+}
+
+/// OS-only runtimes run the package's own `bootstrap`.
+pub fn is_os_only_runtime(runtime: &str) -> bool {
+    runtime.starts_with("provided")
 }
 
 /// One configuration: `$LATEST` or a published version.

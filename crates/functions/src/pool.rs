@@ -181,6 +181,8 @@ pub(crate) struct Pool {
     image: ResolvedImage,
     sandbox: Arc<dyn Sandbox>,
     settings: PoolConfig,
+    /// A zip function's unpacked package.
+    code_dir: Option<PathBuf>,
     slots: Mutex<Slots>,
     limit: AtomicUsize,
     /// Whether `limit` is the function's reserved concurrency (rather than
@@ -197,12 +199,14 @@ impl Pool {
         settings: PoolConfig,
         limit: usize,
         reserved: bool,
+        code_dir: Option<PathBuf>,
     ) -> Pool {
         Pool {
             config,
             image,
             sandbox,
             settings,
+            code_dir,
             slots: Mutex::new(Slots::default()),
             limit: AtomicUsize::new(limit),
             reserved: AtomicBool::new(reserved),
@@ -423,6 +427,47 @@ impl Pool {
         env
     }
 
+    /// The command line, handler and working directory of an instance.
+    ///
+    /// An image function runs its image's ENTRYPOINT and CMD (or the
+    /// `ImageConfig` overrides). A zip function runs in `/var/task` on its
+    /// runtime's base image: an OS-only runtime (`provided.*`) executes the
+    /// package's `bootstrap`; the others run the base image's entrypoint
+    /// with the handler as its argument (as the official images expect),
+    /// or the runtime's `/var/runtime/bootstrap` if it has none.
+    fn command_line(&self) -> (Vec<String>, Option<String>, String) {
+        let c = &self.config;
+        if c.package_type == crate::PackageType::Zip {
+            let handler = c.handler.clone().unwrap_or_default();
+            let runtime = c.runtime.as_deref().unwrap_or_default();
+            let argv = if crate::model::is_os_only_runtime(runtime) {
+                vec!["/var/task/bootstrap".to_string()]
+            } else if self.image.entrypoint.is_empty() {
+                vec!["/var/runtime/bootstrap".to_string()]
+            } else {
+                let mut argv = self.image.entrypoint.clone();
+                argv.push(handler.clone());
+                argv
+            };
+            return (argv, Some(handler), "/var/task".into());
+        }
+        let o = &c.image_overrides;
+        let mut argv = o
+            .entry_point
+            .clone()
+            .unwrap_or_else(|| self.image.entrypoint.clone());
+        let cmd = o.command.clone().unwrap_or_else(|| self.image.cmd.clone());
+        let handler = c.handler.clone().or_else(|| cmd.first().cloned());
+        argv.extend(cmd);
+        let working_dir = o
+            .working_directory
+            .clone()
+            .or_else(|| self.image.working_dir.clone())
+            .filter(|w| !w.is_empty())
+            .unwrap_or_else(|| "/".into());
+        (argv, handler, working_dir)
+    }
+
     /// Starts a new instance and waits for its runtime to ask for work.
     async fn start(&self) -> Result<Instance, AcquireError> {
         let started = Instant::now();
@@ -443,20 +488,7 @@ impl Pool {
                     format!("cannot open the Runtime API: {e}"),
                 )
             })?;
-        let o = &self.config.image_overrides;
-        let mut argv = o
-            .entry_point
-            .clone()
-            .unwrap_or_else(|| self.image.entrypoint.clone());
-        let cmd = o.command.clone().unwrap_or_else(|| self.image.cmd.clone());
-        let handler = self.config.handler.clone().or_else(|| cmd.first().cloned());
-        argv.extend(cmd);
-        let working_dir = o
-            .working_directory
-            .clone()
-            .or_else(|| self.image.working_dir.clone())
-            .filter(|w| !w.is_empty())
-            .unwrap_or_else(|| "/".into());
+        let (argv, handler, working_dir) = self.command_line();
         let spec = SandboxSpec {
             instance_id: id.clone(),
             image: self.image.clone(),
@@ -465,6 +497,7 @@ impl Pool {
             working_dir,
             memory_bytes: u64::from(self.config.memory_mb) * 1024 * 1024,
             tmp_bytes: u64::from(self.config.ephemeral_mb) * 1024 * 1024,
+            code_dir: self.code_dir.clone(),
         };
         let _ = log.send(LogCmd::BeginTail).await;
         let mut sandbox = match self.sandbox.start(spec).await {

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use runtime_api::{Invocation, InvokeOutcome};
 use store::{FunctionRow, Store, StoreError};
 
+use crate::code::{CodeError, CodeStore};
 use crate::model::{self, *};
 use crate::pool::{describe_exit, AcquireError, Pool, PoolConfig};
 use crate::{ImageError, ImageSource, Sandbox};
@@ -23,6 +24,8 @@ pub struct FunctionsConfig {
     pub max_sync_payload: usize,
     /// Largest asynchronous (`Event`) payload.
     pub max_async_payload: usize,
+    /// Where zip functions' packages are kept.
+    pub code_dir: std::path::PathBuf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +83,10 @@ pub struct CreateFunction {
     pub role: String,
     pub package_type: Option<String>,
     pub image_uri: Option<String>,
-    pub has_zip: bool,
+    /// `Code.ZipFile`, decoded.
+    pub zip_file: Option<Bytes>,
+    /// `Code.S3Bucket`/`S3Key` were given (not supported).
+    pub has_s3: bool,
     pub handler: Option<String>,
     pub runtime: Option<String>,
     pub description: Option<String>,
@@ -92,6 +98,16 @@ pub struct CreateFunction {
     pub architectures: Option<Vec<String>>,
     pub publish: bool,
     pub tags: BTreeMap<String, String>,
+}
+
+/// The new code of an `UpdateFunctionCode`.
+#[derive(Debug, Clone, Default)]
+pub struct CodeUpdate {
+    pub image_uri: Option<String>,
+    /// `ZipFile`, decoded.
+    pub zip_file: Option<Bytes>,
+    /// `S3Bucket`/`S3Key` were given (not supported).
+    pub has_s3: bool,
 }
 
 /// The request of an `UpdateFunctionConfiguration` (absent = unchanged).
@@ -158,6 +174,7 @@ pub struct Functions {
     images: Arc<dyn ImageSource>,
     sandbox: Arc<dyn Sandbox>,
     config: FunctionsConfig,
+    code: CodeStore,
     pools: Mutex<HashMap<PoolKey, Arc<Pool>>>,
     /// What invokes read, kept while the store's generation says no write
     /// happened since: the invoke path does not touch SQL when warm.
@@ -269,6 +286,7 @@ impl Functions {
             store,
             images,
             sandbox,
+            code: CodeStore::new(config.code_dir.clone()),
             config,
             pools: Mutex::new(HashMap::new()),
             snapshots: Mutex::new(HashMap::new()),
@@ -363,26 +381,26 @@ impl Functions {
             }
         };
         if package_type == PackageType::Zip {
-            return Err(FunctionError::InvalidParameter(
-                "Stratus runs container-image functions for now: pass --package-type Image --code ImageUri=<registry>/<repo>:<tag> (zip functions come later)".into(),
-            ));
+            check_zip_request(&req)?;
+        } else {
+            if req.runtime.is_some() {
+                return Err(FunctionError::InvalidParameter(
+                    "Runtime and Handler are not supported for package type Image; the image's CMD (or ImageConfig.Command) names the handler".into(),
+                ));
+            }
+            if req.zip_file.is_some() || req.has_s3 {
+                return Err(FunctionError::InvalidParameter(
+                    "Please don't provide ZipFile or S3 code when creating a function with packageType Image."
+                        .into(),
+                ));
+            }
+            if req.image_uri.is_none() {
+                return Err(FunctionError::InvalidParameter(
+                    "Please provide ImageUri when creating a function with packageType Image."
+                        .into(),
+                ));
+            }
         }
-        if req.runtime.is_some() {
-            return Err(FunctionError::InvalidParameter(
-                "Runtime and Handler are not supported for package type Image; the image's CMD (or ImageConfig.Command) names the handler".into(),
-            ));
-        }
-        if req.has_zip {
-            return Err(FunctionError::InvalidParameter(
-                "Please don't provide ImageUri when updating a function with packageType Zip."
-                    .into(),
-            ));
-        }
-        let image_uri = req.image_uri.clone().ok_or_else(|| {
-            FunctionError::InvalidParameter(
-                "Please provide ImageUri when creating a function with packageType Image.".into(),
-            )
-        })?;
         let timeout_s = check_range(
             "timeout",
             req.timeout_s.unwrap_or(DEFAULT_TIMEOUT_S.into()),
@@ -413,7 +431,34 @@ impl Functions {
                 "1 validation error detected: Value at 'architectures' failed to satisfy constraint: Member must have length less than or equal to 1, and members must be x86_64 or arm64".into(),
             ));
         }
-        let image = self.resolve_image(account, region, &image_uri).await?;
+        let (code, code_sha256, code_size) = match package_type {
+            PackageType::Zip => {
+                let stored = self.store_zip(req.zip_file.clone()).await?;
+                let runtime = req.runtime.as_deref().unwrap_or_default();
+                let code = CodeRef {
+                    image_uri: runtime_base_image(runtime).unwrap_or_default().to_string(),
+                    repository: String::new(),
+                    digest: String::new(),
+                    zip_sha256: Some(stored.sha256_hex),
+                };
+                (code, stored.code_sha256, stored.size)
+            }
+            PackageType::Image => {
+                let image_uri = req.image_uri.clone().unwrap_or_default();
+                let image = self.resolve_image(account, region, &image_uri).await?;
+                let code = CodeRef {
+                    image_uri,
+                    repository: image.repository.clone(),
+                    digest: image.manifest_digest.clone(),
+                    zip_sha256: None,
+                };
+                let sha = image
+                    .manifest_digest
+                    .trim_start_matches("sha256:")
+                    .to_string();
+                (code, sha, 0)
+            }
+        };
         let config = FunctionConfig {
             name: req.name.clone(),
             account: account.to_string(),
@@ -422,7 +467,7 @@ impl Functions {
             package_type,
             role: req.role,
             handler: req.handler,
-            runtime: None,
+            runtime: req.runtime,
             description: req.description.unwrap_or_default(),
             timeout_s,
             memory_mb,
@@ -430,16 +475,9 @@ impl Functions {
             environment: req.environment,
             image_overrides: req.image_overrides.unwrap_or_default(),
             architectures,
-            code: CodeRef {
-                image_uri,
-                repository: image.repository.clone(),
-                digest: image.manifest_digest.clone(),
-            },
-            code_sha256: image
-                .manifest_digest
-                .trim_start_matches("sha256:")
-                .to_string(),
-            code_size: 0,
+            code,
+            code_sha256,
+            code_size,
             state: State::Pending,
             state_reason: Some("The function is being created.".into()),
             state_reason_code: Some("Creating".into()),
@@ -490,6 +528,78 @@ impl Functions {
             })
     }
 
+    /// Checks and keeps a zip package.
+    async fn store_zip(&self, zip: Option<Bytes>) -> Result<crate::code::StoredZip, FunctionError> {
+        let zip = zip.ok_or_else(|| {
+            FunctionError::InvalidParameter("Please provide a source for function code.".into())
+        })?;
+        self.code.put(zip).await.map_err(|e| match e {
+            CodeError::Invalid(m) => FunctionError::InvalidParameter(m),
+            CodeError::Internal(m) => FunctionError::Internal(m),
+        })
+    }
+
+    /// Where a zip function's package is kept (for `Code.Location`).
+    pub fn zip_path(&self, sha256_hex: &str) -> Option<std::path::PathBuf> {
+        self.code.zip_path(sha256_hex)
+    }
+
+    /// The image a function runs on, resolved and pinned: for a zip
+    /// function, its runtime's base image (an error says how to push it).
+    async fn activation_image(
+        &self,
+        account: &str,
+        region: &str,
+        c: &FunctionConfig,
+    ) -> Result<crate::ResolvedImage, String> {
+        if c.package_type == PackageType::Zip {
+            if !c.code.digest.is_empty() {
+                let pinned = format!("{}@{}", c.code.repository, c.code.digest);
+                if let Ok(image) = self.resolve_image(account, region, &pinned).await {
+                    return Ok(image);
+                }
+            }
+            let base = &c.code.image_uri;
+            return self
+                .resolve_image(account, region, base)
+                .await
+                .map_err(|_| self.missing_base_image(c));
+        }
+        let image = self
+            .resolve_image(account, region, &c.code.image_uri)
+            .await
+            .map_err(|e| format!("The image could not be prepared to run: {e}"))?;
+        if image.manifest_digest != c.code.digest {
+            // The tag moved since the function pinned its digest: the
+            // pinned digest is what runs.
+            let pinned = format!("{}@{}", c.code.repository, c.code.digest);
+            return self
+                .resolve_image(account, region, &pinned)
+                .await
+                .map_err(|e| format!("The image could not be prepared to run: {e}"));
+        }
+        Ok(image)
+    }
+
+    fn missing_base_image(&self, c: &FunctionConfig) -> String {
+        let base = &c.code.image_uri;
+        let repository = base.split(':').next().unwrap_or(base);
+        let registry = self
+            .config
+            .pool
+            .endpoint_url
+            .trim_start_matches("http://")
+            .replace("127.0.0.1", "localhost");
+        format!(
+            "The base image of runtime {runtime} is not in Stratus' registry. Push it as {base}: \
+             docker pull public.ecr.aws/{base} && docker tag public.ecr.aws/{base} {registry}/{base} && \
+             docker push {registry}/{base} (create the repository first with `aws ecr create-repository \
+             --repository-name {repository}` unless the server runs with --auto-create-repositories), \
+             then update the function's code to retry.",
+            runtime = c.runtime.as_deref().unwrap_or("?"),
+        )
+    }
+
     /// Unpacks the image in the background and moves the function to
     /// `Active` (or `Failed`), unless its code changed meanwhile.
     fn spawn_activation(
@@ -501,36 +611,21 @@ impl Functions {
     ) {
         tokio::spawn(async move {
             let outcome = async {
-                let row = self.row(&account, &region, &name).await?;
-                let c = parse_config(&row.latest_json)?;
-                let image = self
-                    .resolve_image(&account, &region, &c.code.image_uri)
-                    .await?;
-                if image.manifest_digest != c.code.digest {
-                    // The tag moved since the function pinned its digest:
-                    // the pinned digest is what runs.
-                    let pinned = format!("{}@{}", c.code.repository, c.code.digest);
-                    let image = self.resolve_image(&account, &region, &pinned).await?;
-                    return self
-                        .sandbox
-                        .prepare(&image)
-                        .await
-                        .map_err(FunctionError::Internal);
-                }
+                let row = self
+                    .row(&account, &region, &name)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let c = parse_config(&row.latest_json).map_err(|e| e.to_string())?;
+                let image = self.activation_image(&account, &region, &c).await?;
                 self.sandbox
                     .prepare(&image)
                     .await
-                    .map_err(FunctionError::Internal)
+                    .map_err(|e| format!("The image could not be prepared to run: {e}"))?;
+                Ok::<_, String>((image.repository, image.manifest_digest))
             }
             .await;
             let result = self
-                .finish_activation(
-                    &account,
-                    &region,
-                    &name,
-                    &revision,
-                    outcome.map_err(|e| e.to_string()),
-                )
+                .finish_activation(&account, &region, &name, &revision, outcome)
                 .await;
             if let Err(e) = result {
                 tracing::warn!(function = %name, error = %e, "could not record the function's state");
@@ -544,7 +639,7 @@ impl Functions {
         region: &str,
         name: &str,
         revision: &str,
-        outcome: Result<(), String>,
+        outcome: Result<(String, String), String>,
     ) -> Result<(), FunctionError> {
         let mut row = self.row(account, region, name).await?;
         let mut c = parse_config(&row.latest_json)?;
@@ -553,7 +648,12 @@ impl Functions {
         }
         let creating = c.state == State::Pending;
         match outcome {
-            Ok(()) => {
+            Ok((repository, digest)) => {
+                if c.package_type == PackageType::Zip {
+                    // The base image is pinned like an image function's.
+                    c.code.repository = repository;
+                    c.code.digest = digest;
+                }
                 c.state = State::Active;
                 c.state_reason = None;
                 c.state_reason_code = None;
@@ -565,9 +665,8 @@ impl Functions {
                     c.last_update_status = Some(UpdateStatus::Successful);
                 }
             }
-            Err(message) => {
-                tracing::warn!(function = %name, %message, "function image could not be prepared");
-                let reason = format!("The image could not be prepared to run: {message}");
+            Err(reason) => {
+                tracing::warn!(function = %name, %reason, "function image could not be prepared");
                 if creating {
                     c.state = State::Failed;
                     c.state_reason = Some(reason.clone());
@@ -671,17 +770,38 @@ impl Functions {
         account: &str,
         region: &str,
         name: &str,
-        image_uri: Option<String>,
-        has_zip: bool,
+        code: CodeUpdate,
         revision_id: Option<String>,
     ) -> Result<FunctionConfig, FunctionError> {
+        let CodeUpdate {
+            image_uri,
+            zip_file,
+            has_s3,
+        } = code;
         let mut row = self.row(account, region, name).await?;
         let mut c = parse_config(&row.latest_json)?;
         check_revision(&c, revision_id.as_deref())?;
         if c.state == State::Pending || c.last_update_status == Some(UpdateStatus::InProgress) {
             return Err(in_progress(&c));
         }
-        if has_zip {
+        if c.package_type == PackageType::Zip {
+            if image_uri.is_some() {
+                return Err(FunctionError::InvalidParameter(
+                    "Please don't provide ImageUri when updating a function with packageType Zip."
+                        .into(),
+                ));
+            }
+            if has_s3 {
+                return Err(s3_unsupported());
+            }
+            let stored = self.store_zip(zip_file).await?;
+            c.code.zip_sha256 = Some(stored.sha256_hex);
+            c.code_sha256 = stored.code_sha256;
+            c.code_size = stored.size;
+            self.begin_update(&mut row, &mut c).await?;
+            return Ok(c);
+        }
+        if zip_file.is_some() || has_s3 {
             return Err(FunctionError::InvalidParameter(
                 "Please don't provide ZipFile when updating a function with packageType Image."
                     .into(),
@@ -697,6 +817,7 @@ impl Functions {
             image_uri: uri,
             repository: image.repository.clone(),
             digest: image.manifest_digest.clone(),
+            zip_sha256: None,
         };
         c.code_sha256 = image
             .manifest_digest
@@ -896,6 +1017,11 @@ impl Functions {
             self.config.pool.clone(),
             limit,
             reserved,
+            config
+                .code
+                .zip_sha256
+                .as_deref()
+                .map(|sha| self.code.dir(sha)),
         ));
         let mut pools = self.pool_map();
         Ok(pools.entry(key).or_insert(pool).clone())
@@ -1332,6 +1458,42 @@ fn aws_now() -> String {
         t.second(),
         t.millisecond()
     )
+}
+
+fn s3_unsupported() -> FunctionError {
+    FunctionError::InvalidParameter(
+        "Stratus takes a function's code as ZipFile (aws lambda ... --zip-file fileb://function.zip); S3Bucket/S3Key code locations are not supported.".into(),
+    )
+}
+
+/// The members a zip function must (and must not) have.
+fn check_zip_request(req: &CreateFunction) -> Result<(), FunctionError> {
+    let (Some(runtime), Some(handler)) = (req.runtime.as_deref(), req.handler.as_deref()) else {
+        return Err(FunctionError::InvalidParameter(
+            "Runtime and Handler are mandatory parameters for functions created with deployment packages.".into(),
+        ));
+    };
+    if runtime_base_image(runtime).is_none() {
+        let names: Vec<&str> = RUNTIMES.iter().map(|(r, _)| *r).collect();
+        return Err(FunctionError::InvalidParameter(format!(
+            "Value {runtime} at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: [{}] or be a valid ARN",
+            names.join(", ")
+        )));
+    }
+    if handler.is_empty() || handler.len() > 128 || handler.chars().any(char::is_whitespace) {
+        return Err(FunctionError::Validation(format!(
+            "1 validation error detected: Value '{handler}' at 'handler' failed to satisfy constraint: Member must satisfy regular expression pattern: [^\\s]+"
+        )));
+    }
+    if req.image_uri.is_some() {
+        return Err(FunctionError::InvalidParameter(
+            "Please don't provide ImageUri when creating a function with packageType Zip.".into(),
+        ));
+    }
+    if req.has_s3 {
+        return Err(s3_unsupported());
+    }
+    Ok(())
 }
 
 fn check_revision(c: &FunctionConfig, expected: Option<&str>) -> Result<(), FunctionError> {

@@ -17,6 +17,10 @@ use crate::{ecr, iam, lambda, logs, sts, App};
 /// 4 MiB manifest as a JSON string).
 const MAX_API_BODY: usize = 8 * 1024 * 1024;
 
+/// Lambda's limit on a CreateFunction/UpdateFunctionCode request (a 50 MB
+/// zip, base64-encoded, in JSON).
+const MAX_LAMBDA_CODE_BODY: usize = 70_167_211;
+
 const ECR_TARGET_PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921.";
 
 /// An AWS service Stratus serves.
@@ -114,10 +118,26 @@ pub(crate) fn error_response(err: &AwsError, service: Service, request_id: &str)
 pub(crate) async fn handle(app: &App, service: Service, req: Request) -> Response {
     let request_id = ids::request_id();
     let (parts, body) = req.into_parts();
-    let body = match axum::body::to_bytes(body, MAX_API_BODY).await {
+    // Lambda takes zip packages inline (base64 in JSON): its code
+    // operations accept AWS's larger request limit.
+    let code_upload = service == Service::Lambda
+        && ((parts.method == http::Method::POST
+            && parts.uri.path().trim_end_matches('/') == "/2015-03-31/functions")
+            || (parts.method == http::Method::PUT && parts.uri.path().ends_with("/code")));
+    let limit = if code_upload {
+        MAX_LAMBDA_CODE_BODY
+    } else {
+        MAX_API_BODY
+    };
+    let body = match axum::body::to_bytes(body, limit).await {
         Ok(b) => b,
         Err(_) => {
             let err = match service {
+                Service::Lambda if code_upload => AwsError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "RequestEntityTooLargeException",
+                    format!("Request must be smaller than {MAX_LAMBDA_CODE_BODY} bytes for the {} operation", if parts.method == http::Method::PUT { "UpdateFunctionCode" } else { "CreateFunction" }),
+                ),
                 Service::Lambda => AwsError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "RequestTooLargeException",

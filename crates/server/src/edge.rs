@@ -36,6 +36,8 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         let path = req.uri().path();
         if path == "/v2" || path.starts_with("/v2/") {
             (Surface::Registry, oci::handle(&app, req).await)
+        } else if path.starts_with(crate::code_location::PREFIX) {
+            (Surface::Admin, crate::code_location::serve(&app, req).await)
         } else if path.starts_with("/_stratus/") {
             (Surface::Admin, admin::handle(&app, req).await)
         } else if let Some(service) = aws::service_of(&req) {

@@ -152,6 +152,25 @@ fn lm(ms: i64) -> String {
     aws_protocol::time::iso8601_millis(t)
 }
 
+/// `Code.ZipFile` (base64 in JSON), decoded.
+fn zip_file(o: &serde_json::Map<String, Value>) -> Result<Option<bytes::Bytes>, AwsError> {
+    use base64::Engine;
+    match o.get("ZipFile") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(b64)) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map(|b| Some(bytes::Bytes::from(b)))
+            .map_err(|_| {
+                AwsError::new(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidParameterValueException",
+                    "Could not unzip uploaded file. Please check your file, then try to upload again.",
+                )
+            }),
+        Some(_) => Err(type_error("ZipFile", "a base64-encoded blob")),
+    }
+}
+
 /// `FunctionConfiguration` as botocore's model names it.
 pub(crate) fn configuration_json(c: &FunctionConfig, qualified: bool) -> Value {
     let mut v = json!({
@@ -426,8 +445,8 @@ pub(crate) async fn handle(
                 role: opt_str(&o, "Role")?.unwrap_or_default(),
                 package_type: opt_str(&o, "PackageType")?,
                 image_uri: opt_str(code_members, "ImageUri")?,
-                has_zip: code_members.contains_key("ZipFile")
-                    || code_members.contains_key("S3Bucket"),
+                zip_file: zip_file(code_members)?,
+                has_s3: code_members.contains_key("S3Bucket") || code_members.contains_key("S3Key"),
                 handler: opt_str(&o, "Handler")?,
                 runtime: opt_str(&o, "Runtime")?,
                 description: opt_str(&o, "Description")?,
@@ -475,9 +494,17 @@ pub(crate) async fn handle(
                 .get(acct, region, &name, q.as_deref())
                 .await
                 .map_err(function_error)?;
-            let mut v = json!({
-                "Configuration": configuration_json(&c, q.is_some()),
-                "Code": {
+            let code = match (&c.package_type, &c.code.zip_sha256) {
+                (functions::PackageType::Zip, Some(sha)) => json!({
+                    "RepositoryType": "S3",
+                    "Location": crate::code_location::url(
+                        app,
+                        &format!("http://localhost:{}", app.port),
+                        acct,
+                        sha,
+                    ),
+                }),
+                _ => json!({
                     "RepositoryType": "ECR",
                     "ImageUri": c.code.image_uri,
                     "ResolvedImageUri": crate::lambda_images::resolved_image_uri(
@@ -493,7 +520,11 @@ pub(crate) async fn handle(
                             },
                         ),
                     ),
-                },
+                }),
+            };
+            let mut v = json!({
+                "Configuration": configuration_json(&c, q.is_some()),
+                "Code": code,
             });
             if !tags.is_empty() {
                 v["Tags"] = json!(tags);
@@ -553,14 +584,16 @@ pub(crate) async fn handle(
         (&Method::PUT, Route::Code(raw)) => {
             let (name, _) = name_and_qualifier(&raw, None)?;
             let o = parse_object(&body)?;
-            let has_zip = o.contains_key("ZipFile") || o.contains_key("S3Bucket");
             let c = f
                 .update_code(
                     acct,
                     region,
                     &name,
-                    opt_str(&o, "ImageUri")?,
-                    has_zip,
+                    functions::CodeUpdate {
+                        image_uri: opt_str(&o, "ImageUri")?,
+                        zip_file: zip_file(&o)?,
+                        has_s3: o.contains_key("S3Bucket") || o.contains_key("S3Key"),
+                    },
                     opt_str(&o, "RevisionId")?,
                 )
                 .await

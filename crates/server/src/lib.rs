@@ -9,6 +9,7 @@
 mod admin;
 mod auth;
 mod aws;
+mod code_location;
 mod ecr;
 mod edge;
 mod executors;
@@ -73,6 +74,9 @@ pub struct Config {
     /// Check a function's role: it must exist in the caller's account and
     /// trust `lambda.amazonaws.com` (otherwise any well-formed ARN goes).
     pub strict_iam: bool,
+    /// How long an invoke beyond the concurrency limit waits for an
+    /// instance before it is throttled (zero: at once, as Lambda does).
+    pub invoke_queue_wait: Duration,
     /// What runs function instances.
     pub executor: Executor,
     /// The Docker engine's endpoint (`unix://…`, `tcp://…`) for the
@@ -100,6 +104,7 @@ impl Default for Config {
             instance_keep_alive: Duration::from_secs(600),
             account_concurrency: 64,
             strict_iam: false,
+            invoke_queue_wait: Duration::from_millis(1000),
             executor: Executor::Oci,
             docker_host: executor_docker::DEFAULT_ENDPOINT.into(),
             docker_runtime_api_host: None,
@@ -203,10 +208,12 @@ impl Server {
                     init_timeout: Duration::from_secs(10),
                     logs_dir: config.data_dir.join("logs"),
                     endpoint_url: format!("http://127.0.0.1:{port}"),
+                    queue_wait: config.invoke_queue_wait,
                 },
                 account_concurrency: config.account_concurrency,
                 max_sync_payload: 6 * 1024 * 1024,
                 max_async_payload: 1024 * 1024,
+                code_dir: config.data_dir.join("code"),
             },
         );
         functions

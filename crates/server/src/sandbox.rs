@@ -106,6 +106,10 @@ impl Sandbox for OciSandbox {
                 user,
                 memory_limit_bytes: spec.memory_bytes,
                 tmp_size_bytes: spec.tmp_bytes,
+                read_only_dirs: spec
+                    .code_dir
+                    .map(|dir| vec![(dir, "/var/task".to_string())])
+                    .unwrap_or_default(),
             })
             .await
             .map_err(|e| e.to_string())?;

@@ -72,6 +72,9 @@ struct ServeArgs {
     /// Concurrent executions per account for functions without reserved concurrency [default: 64].
     #[arg(long, env = "STRATUS_ACCOUNT_CONCURRENCY")]
     account_concurrency: Option<usize>,
+    /// Milliseconds an invoke beyond the concurrency limit waits for a free instance before TooManyRequestsException; 0 throttles at once, as Lambda does [default: 1000].
+    #[arg(long, env = "STRATUS_INVOKE_QUEUE_WAIT_MS")]
+    invoke_queue_wait_ms: Option<u64>,
     /// What runs function instances: `oci` (an OCI runtime, runc or crun) or `docker` (the Docker Engine API) [default: oci].
     #[arg(long, env = "STRATUS_EXECUTOR")]
     executor: Option<server::Executor>,
@@ -100,6 +103,7 @@ struct FileConfig {
     shutdown_grace_seconds: Option<u64>,
     instance_keep_alive_seconds: Option<u64>,
     account_concurrency: Option<usize>,
+    invoke_queue_wait_ms: Option<u64>,
     executor: Option<String>,
     docker_host: Option<String>,
     docker_runtime_api_host: Option<String>,
@@ -185,6 +189,11 @@ fn resolve(args: ServeArgs) -> anyhow::Result<server::Config> {
             .or(file.account_concurrency)
             .unwrap_or(d.account_concurrency),
         strict_iam: args.strict_iam.or(file.strict_iam).unwrap_or(d.strict_iam),
+        invoke_queue_wait: args
+            .invoke_queue_wait_ms
+            .or(file.invoke_queue_wait_ms)
+            .map(Duration::from_millis)
+            .unwrap_or(d.invoke_queue_wait),
         executor: match (args.executor, file.executor) {
             (Some(e), _) => e,
             (None, Some(text)) => text
