@@ -23,7 +23,7 @@ use base64::Engine as _;
 use serde_json::Value;
 use tempfile::TempDir;
 use test_support::{
-    aws, aws_json, require_docker, run_command, Docker, OutputExt, TestServer,
+    aws, aws_json, poll_until, require_docker, run_command, Docker, OutputExt, TestServer,
     DEFAULT_COMMAND_TIMEOUT,
 };
 
@@ -589,4 +589,71 @@ fn the_base_image_entrypoint_follows_the_aws_script() {
         "{}",
         out.stdout_str()
     );
+}
+
+/// The tutorial's "first method": a zip with `app.py`, `--runtime
+/// python3.11 --handler app.handler --zip-file fileb://…`, on the base
+/// image pushed as `lambda/python:3.11` (the StateReason of a function
+/// created before that push says how).
+#[test]
+fn a_python_zip_function_runs_on_the_pushed_base_image() {
+    require_docker!();
+    let t = Tutorial::start("lambda/python");
+    let package = t.work.path().join("function.zip");
+    let mut zip = zip::ZipWriter::new(fs::File::create(&package).expect("create zip"));
+    zip.start_file(
+        "app.py",
+        zip::write::SimpleFileOptions::default().unix_permissions(0o644),
+    )
+    .expect("zip entry");
+    std::io::Write::write_all(&mut zip, HELLO_APP.as_bytes()).expect("write app.py");
+    zip.finish().expect("finish zip");
+    let zip_arg = format!("fileb://{}", package.display());
+    let create = |name: &str| {
+        t.aws_json(&[
+            "lambda",
+            "create-function",
+            "--function-name",
+            name,
+            "--runtime",
+            "python3.11",
+            "--handler",
+            "app.handler",
+            "--zip-file",
+            &zip_arg,
+            "--role",
+            ROLE,
+        ])
+    };
+    let configuration = |name: &str| {
+        poll_until(Duration::from_secs(60), || {
+            let c = t.aws_json(&[
+                "lambda",
+                "get-function-configuration",
+                "--function-name",
+                name,
+            ]);
+            (c["State"] != "Pending" && c["LastUpdateStatus"] != "InProgress").then_some(c)
+        })
+    };
+
+    create("too_early");
+    let failed = configuration("too_early");
+    assert_eq!(failed["State"], "Failed", "{failed}");
+    let reason = failed["StateReason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("docker push") && reason.contains("lambda/python:3.11"),
+        "{reason}"
+    );
+
+    // What the reason says: the base image, tagged into the registry.
+    t.push(BASE_IMAGE, "lambda/python", "3.11");
+    let created = create("zipped");
+    assert_eq!(created["PackageType"], "Zip", "{created}");
+    assert_eq!(configuration("zipped")["State"], "Active");
+    let first = t.invoke("zipped", Some("{}"));
+    let payload = first.ok();
+    assert_eq!(payload["statusCode"], 200, "{first:#?}");
+    assert_eq!(payload["body"], r#"{"text": "Hello from Lambda!"}"#);
+    assert!(first.check_platform_lines().is_some(), "{}", first.log);
 }
