@@ -21,6 +21,7 @@ mod lambda_more;
 mod logs;
 mod metrics;
 mod oci;
+mod run_local;
 mod sandbox;
 mod sandbox_docker;
 mod sts;
@@ -37,6 +38,7 @@ use store::Store;
 pub use hosts::UrlStyle;
 pub use executors::Executor;
 pub use metrics::Metrics;
+pub use run_local::{run_local, RunError, RunOptions, RunningLocal};
 
 /// A pair of AWS credentials the server accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,6 +10,8 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
+mod run;
+
 #[derive(Parser)]
 #[command(
     name = "stratus",
@@ -25,6 +27,10 @@ struct Cli {
 enum Command {
     /// Serve the AWS APIs, the registry and the admin plane on one port.
     Serve(ServeArgs),
+    /// Run one function from an image and serve the Lambda emulator's
+    /// invoke path (POST /2015-03-31/functions/function/invocations),
+    /// without Docker: the local test of `docker run -p 9000:8080 IMAGE`.
+    Run(run::RunArgs),
 }
 
 #[derive(Args, Default)]
@@ -252,6 +258,7 @@ fn main() -> anyhow::Result<()> {
                 .context("cannot start the async runtime")?;
             runtime.block_on(serve(config, started))
         }
+        Command::Run(args) => run::run(args),
     }
 }
 
