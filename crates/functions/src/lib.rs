@@ -26,7 +26,7 @@ pub use service::{
 pub use versions::{is_valid_alias_name, Alias, AliasInput, EventInvokeConfig, EventInvokeInput};
 
 /// An image resolved in the built-in registry.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ResolvedImage {
     /// Account and region of the repository that holds the image (what a
     /// registry login for pulling it names).
@@ -95,6 +95,10 @@ pub struct SandboxSpec {
     /// A zip function's unpacked package, mounted read-only at
     /// `/var/task`.
     pub code_dir: Option<std::path::PathBuf>,
+    /// A zip function's runtime (`python3.11`, `provided.al2023`, …).
+    pub runtime: Option<String>,
+    /// The function's handler (`app.handler`; the CMD of an image).
+    pub handler: Option<String>,
 }
 
 /// An instance's output lines (stdout and stderr), in the order it
@@ -118,6 +122,12 @@ pub trait SandboxInstance: Send + Sync {
 pub trait Sandbox: Send + Sync + 'static {
     /// A short name for logs (`oci`, `docker`, `host`).
     fn name(&self) -> &'static str;
+    /// Whether instances run from images. An executor that does not (the
+    /// `host` one runs zip packages as local processes) needs no base
+    /// image for zip functions and cannot run image functions.
+    fn runs_images(&self) -> bool {
+        true
+    }
     /// Makes the image ready to start quickly (unpacks it once).
     async fn prepare(&self, image: &ResolvedImage) -> Result<(), String>;
     async fn start(&self, spec: SandboxSpec) -> Result<Box<dyn SandboxInstance>, String>;

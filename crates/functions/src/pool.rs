@@ -498,6 +498,8 @@ impl Pool {
             memory_bytes: u64::from(self.config.memory_mb) * 1024 * 1024,
             tmp_bytes: u64::from(self.config.ephemeral_mb) * 1024 * 1024,
             code_dir: self.code_dir.clone(),
+            runtime: self.config.runtime.clone(),
+            handler: handler.clone(),
         };
         let _ = log.send(LogCmd::BeginTail).await;
         let mut sandbox = match self.sandbox.start(spec).await {

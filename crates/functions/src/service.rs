@@ -552,6 +552,20 @@ impl Functions {
         region: &str,
         c: &FunctionConfig,
     ) -> Result<crate::ResolvedImage, String> {
+        if !self.sandbox.runs_images() {
+            return match c.package_type {
+                PackageType::Zip => Ok(crate::ResolvedImage {
+                    account: account.to_string(),
+                    region: region.to_string(),
+                    architecture: "x86_64".into(),
+                    ..crate::ResolvedImage::default()
+                }),
+                PackageType::Image => Err(format!(
+                    "The {} executor runs zip functions as local processes; image functions need --executor oci or docker.",
+                    self.sandbox.name()
+                )),
+            };
+        }
         if c.package_type == PackageType::Zip {
             if !c.code.digest.is_empty() {
                 let pinned = format!("{}@{}", c.code.repository, c.code.digest);
@@ -999,17 +1013,25 @@ impl Functions {
             p.set_limit(limit, reserved);
             return Ok(p.clone());
         }
-        let pinned = format!("{}@{}", config.code.repository, config.code.digest);
-        let image = self
-            .images
-            .resolve(&row.account, &row.region, &pinned)
-            .await
-            .map_err(|e| match e {
-                ImageError::Invalid(m) => InvokeError::Internal(format!(
-                    "the function's image is gone from the registry: {m}"
-                )),
-                ImageError::Internal(m) => InvokeError::Internal(m),
-            })?;
+        let image = if config.code.digest.is_empty() && !self.sandbox.runs_images() {
+            crate::ResolvedImage {
+                account: row.account.clone(),
+                region: row.region.clone(),
+                architecture: "x86_64".into(),
+                ..crate::ResolvedImage::default()
+            }
+        } else {
+            let pinned = format!("{}@{}", config.code.repository, config.code.digest);
+            self.images
+                .resolve(&row.account, &row.region, &pinned)
+                .await
+                .map_err(|e| match e {
+                    ImageError::Invalid(m) => InvokeError::Internal(format!(
+                        "the function's image is gone from the registry: {m}"
+                    )),
+                    ImageError::Internal(m) => InvokeError::Internal(m),
+                })?
+        };
         let pool = Arc::new(Pool::new(
             config.clone(),
             image,
