@@ -25,7 +25,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bollard::auth::DockerCredentials;
-use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig, ResourcesUlimits};
+use bollard::models::{
+    ContainerCreateBody, HostConfig, HostConfigLogConfig, Mount, MountType, ResourcesUlimits,
+};
 use bollard::query_parameters::{
     AttachContainerOptions, CreateContainerOptions, CreateImageOptions, ListContainersOptions,
     RemoveContainerOptions,
@@ -147,6 +149,10 @@ pub struct InstanceSpec {
     pub memory_limit_bytes: u64,
     /// Size of the instance's `/tmp` (a tmpfs).
     pub tmp_size_bytes: u64,
+    /// Host directories bind-mounted read-only: (host path, absolute path
+    /// in the container). The engine must see the host path (a local
+    /// engine, or a Docker Desktop shared folder).
+    pub read_only_dirs: Vec<(std::path::PathBuf, String)>,
 }
 
 /// Connecting to the engine failed.
@@ -452,6 +458,18 @@ impl DockerExecutor {
             )])),
             network_mode: Some(network_mode),
             extra_hosts,
+            mounts: Some(
+                spec.read_only_dirs
+                    .iter()
+                    .map(|(host, target)| Mount {
+                        typ: Some(MountType::BIND),
+                        source: Some(host.to_string_lossy().into_owned()),
+                        target: Some(target.clone()),
+                        read_only: Some(true),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
             init: Some(false),
             auto_remove: Some(false),
             // Output is read through the attach stream; nothing on disk.
@@ -589,6 +607,16 @@ fn validate(spec: &InstanceSpec) -> Result<(), StartError> {
     if spec.tmp_size_bytes == 0 {
         return Err(StartError::InvalidSpec("/tmp size is zero".into()));
     }
+    if let Some((host, target)) = spec
+        .read_only_dirs
+        .iter()
+        .find(|(host, target)| !host.is_absolute() || !target.starts_with('/'))
+    {
+        return Err(StartError::InvalidSpec(format!(
+            "mount of {} at {target:?}: both paths must be absolute",
+            host.display()
+        )));
+    }
     if let Some((k, _)) = spec
         .env
         .iter()
@@ -619,6 +647,7 @@ mod tests {
             user: Some("993:990".into()),
             memory_limit_bytes: 128 << 20,
             tmp_size_bytes: 512 << 20,
+            read_only_dirs: vec![("/data/code/abc".into(), "/var/task".into())],
         }
     }
 
@@ -637,6 +666,7 @@ mod tests {
         bad(|s| s.memory_limit_bytes = 1 << 20);
         bad(|s| s.tmp_size_bytes = 0);
         bad(|s| s.env.push(("A=B".into(), "x".into())));
+        bad(|s| s.read_only_dirs.push(("rel".into(), "/x".into())));
         let image = |repository: &str, digest: &str| ImageRef {
             repository: repository.into(),
             manifest_digest: digest.into(),
@@ -676,6 +706,11 @@ mod tests {
         assert_eq!(h.init, Some(false));
         assert_eq!(h.auto_remove, Some(false));
         assert_eq!(h.extra_hosts, None);
+        let mounts = h.mounts.clone().unwrap_or_default();
+        assert_eq!(mounts.len(), 1);
+        assert_eq!(mounts[0].source.as_deref(), Some("/data/code/abc"));
+        assert_eq!(mounts[0].target.as_deref(), Some("/var/task"));
+        assert_eq!(mounts[0].read_only, Some(true));
         let tmp = h.tmpfs.unwrap_or_default();
         assert!(tmp["/tmp"].contains("size=536870912"), "{tmp:?}");
 

@@ -35,8 +35,8 @@ use blobs::FsBlobStore;
 use registry::{Registry, RegistryConfig};
 use store::Store;
 
-pub use hosts::UrlStyle;
 pub use executors::Executor;
+pub use hosts::UrlStyle;
 pub use metrics::Metrics;
 pub use run_local::{run_local, RunError, RunOptions, RunningLocal};
 

@@ -170,6 +170,11 @@ impl Sandbox for DockerSandbox {
                 user: spec.image.user.clone(),
                 memory_limit_bytes: spec.memory_bytes,
                 tmp_size_bytes: spec.tmp_bytes,
+                // A zip function's package.
+                read_only_dirs: spec
+                    .code_dir
+                    .map(|dir| vec![(dir, "/var/task".to_string())])
+                    .unwrap_or_default(),
             })
             .await
             .map_err(|e| e.to_string())?;

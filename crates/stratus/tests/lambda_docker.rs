@@ -701,3 +701,82 @@ fn the_engine_pulls_with_a_token_for_the_functions_account() {
     assert_eq!(body["echo"], json!({"action": "echo", "n": 7}), "{body}");
     s.wait_containers(1);
 }
+
+/// A zip function (`--runtime python3.11 --zip-file …`) on the docker
+/// executor: its runtime's base image from the registry, its package
+/// bind-mounted read-only at `/var/task`.
+#[test]
+fn a_zip_function_runs_on_docker_with_its_package_at_var_task() {
+    require_docker!();
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/images/python3.11/build.sh");
+    test_support::run_command(
+        &mut std::process::Command::new(&script),
+        Duration::from_secs(1800),
+        "bash, debootstrap (apt-get install debootstrap) and docker",
+    )
+    .assert_success(&script.display().to_string());
+    let s = Stratus::start(&[]);
+    aws_json(
+        &s.server,
+        REGION,
+        &[
+            "ecr",
+            "create-repository",
+            "--repository-name",
+            "lambda/python",
+        ],
+    );
+    let remote = format!("{}/lambda/python:3.11", s.server.registry_host());
+    s.docker
+        .tag("public.ecr.aws/lambda/python:3.11", &remote)
+        .assert_success("docker tag");
+    let pushed = s.docker.push(&remote).assert_success("docker push");
+    let digest = Docker::pushed_digest(&pushed).expect("pushed digest");
+    s.pulled.lock().expect("lock").push(format!(
+        "127.0.0.1:{}/lambda/python@{digest}",
+        s.server.port()
+    ));
+
+    let package = s.work.path().join("function.zip");
+    let mut zip = zip::ZipWriter::new(fs::File::create(&package).expect("create zip"));
+    zip.start_file(
+        "app.py",
+        zip::write::SimpleFileOptions::default().unix_permissions(0o644),
+    )
+    .expect("zip entry");
+    std::io::Write::write_all(
+        &mut zip,
+        b"import os\ndef handler(event, context):\n    return {'files': sorted(os.listdir('/var/task')), 'event': event}\n",
+    )
+    .expect("write app.py");
+    zip.finish().expect("finish zip");
+    let zip_arg = format!("fileb://{}", package.display());
+    s.lambda(&[
+        "create-function",
+        "--function-name",
+        "zipped",
+        "--runtime",
+        "python3.11",
+        "--handler",
+        "app.handler",
+        "--zip-file",
+        &zip_arg,
+        "--role",
+        ROLE,
+    ]);
+    poll_until(ACTIVATION_TIMEOUT, || {
+        let c = s.lambda(&["get-function-configuration", "--function-name", "zipped"]);
+        assert_ne!(c["State"], "Failed", "{c}\n{}", s.server.stderr_tail());
+        (c["State"] == "Active").then_some(())
+    });
+    let r = s.invoke("zipped", &json!({"zip": true}));
+    assert_eq!(
+        r.ok(),
+        &json!({"files": ["app.py"], "event": {"zip": true}}),
+        "{}",
+        r.log
+    );
+    r.report();
+    s.wait_containers(1);
+}
