@@ -55,7 +55,26 @@ pub(crate) enum AcquireError {
         /// the caller as it is, like Lambda does.
         runtime_body: Option<bytes::Bytes>,
         log_tail: String,
+        /// The failed instance's log stream, for the invocation's
+        /// `START`/`END`/`REPORT` lines (none if it never opened).
+        log: Option<LogHandle>,
     },
+}
+
+/// Writes platform lines to one instance's log stream.
+#[derive(Clone)]
+pub(crate) struct LogHandle(mpsc::Sender<LogCmd>);
+
+impl std::fmt::Debug for LogHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LogHandle")
+    }
+}
+
+impl LogHandle {
+    pub async fn line(&self, line: String) {
+        let _ = self.0.send(LogCmd::Line(line)).await;
+    }
 }
 
 /// Bytes of log kept for `X-Amz-Log-Result`.
@@ -479,6 +498,7 @@ impl Pool {
             message,
             runtime_body: None,
             log_tail: String::new(),
+            log: None,
         };
         let (runtime, mut events) = RuntimeApi::bind(RuntimeApiConfig::new(self.config.arn()))
             .await
@@ -559,12 +579,14 @@ impl Pool {
             ),
         };
         let log_tail = instance.take_tail().await;
+        let log = LogHandle(instance.log.clone());
         instance.kill().await;
         Err(AcquireError::InitFailed {
             error_type: failure.0,
             message: failure.1,
             runtime_body: failure.2,
             log_tail,
+            log: Some(log),
         })
     }
 

@@ -26,6 +26,9 @@ pub struct FunctionsConfig {
     pub max_async_payload: usize,
     /// Where zip functions' packages are kept.
     pub code_dir: std::path::PathBuf,
+    /// Before the first retry of a failed asynchronous invocation; each
+    /// further retry waits twice as long.
+    pub async_retry_delay: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -1173,7 +1176,9 @@ impl Functions {
             serde_json::from_slice::<serde::de::IgnoredAny>(&req.payload)
                 .map_err(|e| InvokeError::InvalidContent(e.to_string()))?;
         }
-        if row.reserved_concurrency == Some(0) {
+        // An asynchronous invocation is accepted anyway: throttles are
+        // retried from the queue, as Lambda does.
+        if row.reserved_concurrency == Some(0) && !event {
             return Err(InvokeError::Throttled {
                 reason: "ReservedFunctionConcurrentInvocationLimitExceeded",
             });
@@ -1224,7 +1229,7 @@ impl Functions {
         let received = Instant::now();
         let max_age = Duration::from_secs(settings.maximum_event_age_s.into());
         let attempts = 1 + settings.maximum_retry_attempts;
-        let mut delay = Duration::from_secs(1);
+        let mut delay = self.config.async_retry_delay;
         for attempt in 0..attempts {
             if received.elapsed() > max_age {
                 tracing::warn!(function = %pool.config.name, request_id = %req.request_id, "asynchronous invocation dropped: older than MaximumEventAgeInSeconds");
@@ -1299,6 +1304,7 @@ impl Functions {
                 message,
                 runtime_body,
                 log_tail,
+                log,
             }) => {
                 let body = match runtime_body {
                     Some(b) if !b.is_empty() => b,
@@ -1307,11 +1313,23 @@ impl Functions {
                             .to_string(),
                     ),
                 };
+                let lines = [
+                    format!("START RequestId: {} Version: {}", req.request_id, config.version),
+                    format!("END RequestId: {}", req.request_id),
+                    format!(
+                        "REPORT RequestId: {}\tDuration: 0.00 ms\tBilled Duration: 0 ms\tMemory Size: {} MB\tMax Memory Used: 0 MB\tStatus: error\tError Type: {error_type}",
+                        req.request_id, config.memory_mb
+                    ),
+                ];
                 let mut tail = log_tail;
-                tail.push_str(&format!(
-                    "START RequestId: {} Version: {}\nEND RequestId: {}\nREPORT RequestId: {}\tDuration: 0.00 ms\tBilled Duration: 0 ms\tMemory Size: {} MB\tMax Memory Used: 0 MB\tStatus: error\tError Type: {error_type}\n",
-                    req.request_id, config.version, req.request_id, req.request_id, config.memory_mb
-                ));
+                for line in lines {
+                    tail.push_str(&line);
+                    tail.push('\n');
+                    // Also in the log stream, after what the runtime printed.
+                    if let Some(log) = &log {
+                        log.line(line).await;
+                    }
+                }
                 return Ok(InvokeResult {
                     status: 200,
                     payload: body,

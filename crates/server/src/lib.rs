@@ -24,6 +24,7 @@ mod oci;
 mod run_local;
 mod sandbox;
 mod sandbox_docker;
+mod sandbox_host;
 mod sts;
 
 use std::net::SocketAddr;
@@ -79,6 +80,9 @@ pub struct Config {
     /// How long an invoke beyond the concurrency limit waits for an
     /// instance before it is throttled (zero: at once, as Lambda does).
     pub invoke_queue_wait: Duration,
+    /// Before the first retry of a failed asynchronous invocation (the
+    /// second waits twice as long). Lambda waits about a minute.
+    pub async_retry_delay: Duration,
     /// What runs function instances.
     pub executor: Executor,
     /// The Docker engine's endpoint (`unix://…`, `tcp://…`) for the
@@ -88,6 +92,9 @@ pub struct Config {
     /// network; `Some(host)` on the engine's default network, reaching
     /// Stratus as `host` (e.g. `host.docker.internal` on Docker Desktop).
     pub docker_runtime_api_host: Option<String>,
+    /// For the `host` executor: the Python that runs `python3.*` zip
+    /// functions (`-m awslambdaric`); a name is looked up on PATH.
+    pub host_python: PathBuf,
 }
 
 impl Default for Config {
@@ -107,9 +114,11 @@ impl Default for Config {
             account_concurrency: 64,
             strict_iam: false,
             invoke_queue_wait: Duration::from_millis(1000),
+            async_retry_delay: Duration::from_secs(60),
             executor: Executor::Oci,
             docker_host: executor_docker::DEFAULT_ENDPOINT.into(),
             docker_runtime_api_host: None,
+            host_python: PathBuf::from("python3"),
         }
     }
 }
@@ -216,6 +225,7 @@ impl Server {
                 max_sync_payload: 6 * 1024 * 1024,
                 max_async_payload: 1024 * 1024,
                 code_dir: config.data_dir.join("code"),
+                async_retry_delay: config.async_retry_delay,
             },
         );
         functions

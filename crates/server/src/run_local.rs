@@ -235,6 +235,7 @@ pub async fn run_local(opts: RunOptions) -> Result<RunningLocal, RunError> {
             max_sync_payload: MAX_PAYLOAD,
             max_async_payload: 256 * 1024,
             code_dir: data_dir.join("code"),
+            async_retry_delay: Duration::from_secs(60),
         },
     );
     create_function(&functions, &opts).await?;

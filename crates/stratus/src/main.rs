@@ -81,7 +81,10 @@ struct ServeArgs {
     /// Milliseconds an invoke beyond the concurrency limit waits for a free instance before TooManyRequestsException; 0 throttles at once, as Lambda does [default: 1000].
     #[arg(long, env = "STRATUS_INVOKE_QUEUE_WAIT_MS")]
     invoke_queue_wait_ms: Option<u64>,
-    /// What runs function instances: `oci` (an OCI runtime, runc or crun) or `docker` (the Docker Engine API) [default: oci].
+    /// Milliseconds before the first retry of a failed asynchronous (Event) invocation; the second waits twice as long [default: 60000, as Lambda].
+    #[arg(long, env = "STRATUS_ASYNC_RETRY_DELAY_MS")]
+    async_retry_delay_ms: Option<u64>,
+    /// What runs function instances: `oci` (an OCI runtime, runc or crun), `docker` (the Docker Engine API) or `host` (zip functions as plain local processes: no isolation, for a fast local loop) [default: oci].
     #[arg(long, env = "STRATUS_EXECUTOR")]
     executor: Option<server::Executor>,
     /// Docker engine endpoint for `--executor docker` (unix:///path or tcp://host:port) [default: $DOCKER_HOST, else unix:///var/run/docker.sock].
@@ -90,6 +93,9 @@ struct ServeArgs {
     /// For `--executor docker`: the name containers reach Stratus by, e.g. host.docker.internal on Docker Desktop; containers then use the engine's default network instead of the host network [default: none, host network].
     #[arg(long, env = "STRATUS_DOCKER_RUNTIME_API_HOST")]
     docker_runtime_api_host: Option<String>,
+    /// For `--executor host`: the Python that runs python3.* zip functions (`-m awslambdaric`; needs `pip install awslambdaric`) [default: python3 on PATH].
+    #[arg(long, env = "STRATUS_HOST_PYTHON")]
+    host_python: Option<PathBuf>,
 }
 
 /// The TOML file; unknown keys are errors.
@@ -110,9 +116,11 @@ struct FileConfig {
     instance_keep_alive_seconds: Option<u64>,
     account_concurrency: Option<usize>,
     invoke_queue_wait_ms: Option<u64>,
+    async_retry_delay_ms: Option<u64>,
     executor: Option<String>,
     docker_host: Option<String>,
     docker_runtime_api_host: Option<String>,
+    host_python: Option<PathBuf>,
 }
 
 fn resolve(args: ServeArgs) -> anyhow::Result<server::Config> {
@@ -200,6 +208,11 @@ fn resolve(args: ServeArgs) -> anyhow::Result<server::Config> {
             .or(file.invoke_queue_wait_ms)
             .map(Duration::from_millis)
             .unwrap_or(d.invoke_queue_wait),
+        async_retry_delay: args
+            .async_retry_delay_ms
+            .or(file.async_retry_delay_ms)
+            .map(Duration::from_millis)
+            .unwrap_or(d.async_retry_delay),
         executor: match (args.executor, file.executor) {
             (Some(e), _) => e,
             (None, Some(text)) => text
@@ -217,6 +230,11 @@ fn resolve(args: ServeArgs) -> anyhow::Result<server::Config> {
             .docker_runtime_api_host
             .or(file.docker_runtime_api_host)
             .filter(|h| !h.is_empty()),
+        host_python: args
+            .host_python
+            .or(file.host_python)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(d.host_python),
     })
 }
 

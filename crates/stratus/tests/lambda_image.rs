@@ -1111,6 +1111,21 @@ fn a_runtime_that_never_gets_ready_fails_its_init() {
     );
     let log = r.log();
     assert!(log.contains("REPORT RequestId: "), "{log}");
+    // The log stream has the invocation's lines too.
+    let id = r
+        .header("x-amzn-requestid")
+        .expect("request id")
+        .to_string();
+    let stream = poll_until(Duration::from_secs(10), || {
+        let log = s.function_log("f");
+        log.contains(&format!("REPORT RequestId: {id}\t"))
+            .then_some(log)
+    });
+    assert!(
+        stream.contains(&format!("START RequestId: {id} Version: $LATEST")),
+        "{stream}"
+    );
+    assert!(stream.contains("Status: error"), "{stream}");
     s.wait_containers(0);
 }
 
@@ -1398,6 +1413,50 @@ fn a_queued_invocation_is_throttled_when_its_wait_ends() {
         None,
         "{log}"
     );
+}
+
+#[test]
+fn failed_asynchronous_invocations_are_retried() {
+    let s = Stratus::start_with(&["--async-retry-delay-ms", "200"]);
+    s.create_repository("app");
+    s.push_image("app", "latest", &[]);
+    s.create_active("f", &s.local_uri("app", "latest"), &[]);
+    let r = s.send(
+        s.http
+            .post(s.server.url("/2015-03-31/functions/f/invocations"))
+            .header("X-Amz-Invocation-Type", "Event")
+            .body(json!({"action": "error"}).to_string()),
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = r
+        .header("x-amzn-requestid")
+        .expect("request id")
+        .to_string();
+    // The first attempt and two retries (Lambda's default), each logged.
+    let starts = |log: &str| {
+        log.matches(&format!("START RequestId: {id} Version"))
+            .count()
+    };
+    let log = poll_until(Duration::from_secs(60), || {
+        let log = s.function_log("f");
+        (starts(&log) >= 3 && log.matches(&format!("REPORT RequestId: {id}\t")).count() >= 3)
+            .then_some(log)
+    });
+    assert_eq!(starts(&log), 3, "{log}");
+
+    // With no concurrency reserved at all, an Event invoke is still
+    // accepted (it waits in the queue; a sync one is throttled).
+    s.lambda(&[
+        "put-function-concurrency",
+        "--function-name",
+        "f",
+        "--reserved-concurrent-executions",
+        "0",
+    ]);
+    let queued = s.invoke_with("f", &echo(1), &["--invocation-type", "Event"]);
+    assert_eq!(queued.status, 202, "{queued:?}");
+    let throttled = s.invoke_http("f", echo(2).to_string());
+    assert_eq!(throttled.status, 429, "{}", throttled.text());
 }
 
 // ----- versions, aliases and function settings --------------------------------
