@@ -398,3 +398,28 @@ fn bad_images_fail_with_a_clear_error() {
     assert!(!status.success());
     assert!(stderr.contains("cannot reach the registry"), "{stderr}");
 }
+
+/// The tutorial's own path: an image built by docker, `docker save`d.
+#[test]
+fn docker_saved_image_runs() {
+    test_support::require_docker!();
+    let work = TempDir::with_prefix("stratus-run-").expect("tmp");
+    let docker = test_support::Docker::new();
+    let tag = format!("stratus-run-test:{}", std::process::id());
+    docker.build_scratch_image_with(
+        &tag,
+        &[("bootstrap", test_support::rust_function_bootstrap())],
+        &[r#"ENTRYPOINT ["/bootstrap"]"#],
+    );
+    let tar = work.path().join("saved.tar");
+    docker.ok(&["save", &tag, "-o", tar.to_str().expect("utf-8")]);
+    let mut run = Run::start(
+        &format!("docker-archive:{}", tar.display()),
+        &work.path().join("data"),
+        &[],
+    );
+    let (status, _, body) = run.invoke(r#"{"from":"docker save"}"#);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["echo"]["from"], "docker save");
+    run.stop();
+}
