@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # result arrays are read by the sourcing script
 # Shared pieces of the benchmark scripts (sourced, not run). The caller
 # sets ROOT, WORK and CACHE first and `set -euo pipefail`.
 #
