@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use blobs::SharedBlobStore;
 
-use crate::{sandbox, sandbox_docker, Config};
+use crate::{sandbox, sandbox_docker, sandbox_host, Config};
 
 /// The executor that runs function instances.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -14,15 +14,19 @@ pub enum Executor {
     Oci,
     /// The Docker Engine API; the engine pulls images from the registry.
     Docker,
+    /// Zip functions as plain local processes: no isolation, no memory
+    /// limit, no images.
+    Host,
 }
 
 impl Executor {
-    pub const NAMES: &'static [&'static str] = &["oci", "docker"];
+    pub const NAMES: &'static [&'static str] = &["oci", "docker", "host"];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Executor::Oci => "oci",
             Executor::Docker => "docker",
+            Executor::Host => "host",
         }
     }
 }
@@ -40,6 +44,7 @@ impl std::str::FromStr for Executor {
         match s {
             "oci" => Ok(Executor::Oci),
             "docker" => Ok(Executor::Docker),
+            "host" => Ok(Executor::Host),
             other => Err(format!(
                 "unknown executor {other:?}; valid executors: {}",
                 Executor::NAMES.join(", ")
@@ -85,6 +90,18 @@ pub(crate) fn sandbox(
             });
             docker
         }
+        Executor::Host => {
+            tracing::warn!("the host executor runs functions as plain processes of this user: no isolation, no memory limit; use it for a fast local loop only");
+            let host = Arc::new(sandbox_host::HostSandbox::new(config.host_python.clone()));
+            let warm = host.clone();
+            tokio::spawn(async move {
+                match warm.python().await {
+                    Ok(_) => tracing::info!("host executor ready: provided.* and python3.* zip functions can run"),
+                    Err(e) => tracing::warn!("host executor: provided.* zip functions can run, python3.* ones cannot: {e}"),
+                }
+            });
+            host
+        }
     }
 }
 
@@ -99,6 +116,6 @@ mod tests {
             assert_eq!(e.to_string(), *name);
         }
         let err = "runc".parse::<Executor>().expect_err("invalid");
-        assert!(err.contains("oci, docker"), "{err}");
+        assert!(err.contains("oci, docker, host"), "{err}");
     }
 }
