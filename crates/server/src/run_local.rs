@@ -493,12 +493,17 @@ async fn invoke(State(local): State<Arc<Local>>, req: Request) -> Response {
     }
 }
 
-/// Prints new lines of every log stream under `dir` to stdout (the
-/// message only, without the stored timestamp) until `stop`, then once
-/// more. Streams are read from where the previous poll left off; a line
+/// Prints lines written from now on to every log stream under `dir` to
+/// stdout (the message only, without the stored timestamp) until `stop`,
+/// then once more. Streams are read from where the previous poll left off; a line
 /// still being written waits for its newline.
 fn tail_logs(dir: &Path, stop: &AtomicBool) {
-    let mut offsets: HashMap<PathBuf, u64> = HashMap::new();
+    // Streams a previous run left in a kept data directory are not
+    // printed again.
+    let mut offsets: HashMap<PathBuf, u64> = log_files(dir)
+        .into_iter()
+        .filter_map(|f| Some((f.clone(), std::fs::metadata(&f).ok()?.len())))
+        .collect();
     loop {
         let last = stop.load(Ordering::Acquire);
         let mut out = std::io::stdout().lock();
