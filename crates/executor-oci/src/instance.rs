@@ -207,6 +207,20 @@ impl OciInstance {
         std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
     }
 
+    /// A reader of the peak memory use that works from any thread (it
+    /// holds its own handle on the cgroup's file); `None` without a
+    /// memory cgroup. It reads `None` once the cgroup is gone.
+    pub fn memory_probe(&self) -> Option<impl Fn() -> Option<u64> + Send + Sync + 'static> {
+        use std::os::unix::fs::FileExt;
+        let dir = self.cgroup_dir.as_ref()?;
+        let file = std::fs::File::open(dir.join(self.cgroups.peak_file_name()?)).ok()?;
+        Some(move || {
+            let mut buf = [0u8; 32];
+            let n = file.read_at(&mut buf, 0).ok()?;
+            std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
+        })
+    }
+
     /// Whether the OOM killer has struck in the instance so far. A process
     /// other than the main one may have been killed while the instance runs
     /// on; the caller decides whether to replace it.

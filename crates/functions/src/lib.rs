@@ -115,7 +115,16 @@ pub trait SandboxInstance: Send + Sync {
     /// Stops the instance for good (idempotent).
     async fn kill(&mut self);
     fn max_memory_used_bytes(&self) -> Option<u64>;
+    /// A way to read the peak memory use from any task, without asking
+    /// the instance's owning task (one read per invoke, no hand-off).
+    /// `None`: only [`SandboxInstance::max_memory_used_bytes`] knows.
+    fn memory_probe(&self) -> Option<MemoryProbe> {
+        None
+    }
 }
+
+/// Reads an instance's peak memory use in bytes (`None` once unknown).
+pub type MemoryProbe = std::sync::Arc<dyn Fn() -> Option<u64> + Send + Sync>;
 
 /// Runs instances of images in isolation (an executor).
 #[async_trait::async_trait]

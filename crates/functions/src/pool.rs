@@ -92,6 +92,10 @@ const OUTPUT_BATCH: usize = 1024;
 enum LogCmd {
     /// A platform line (`START`, `END`, `REPORT`, …).
     Line(String),
+    /// Several, in order (one hand-off instead of one per line).
+    Lines(Vec<String>),
+    /// Start collecting the tail of a new invocation with this line.
+    BeginTailWith(String),
     /// The instance's output, once it runs.
     Output(OutputStream),
     /// Start collecting the tail of a new invocation.
@@ -118,6 +122,7 @@ pub(crate) struct Instance {
     cmd: mpsc::Sender<InstanceCmd>,
     pub exited: watch::Receiver<Option<ExitInfo>>,
     log: mpsc::Sender<LogCmd>,
+    memory_probe: Option<crate::MemoryProbe>,
     /// Set for the first invocation after a cold start.
     pub init_duration: Option<Duration>,
     last_used: Instant,
@@ -128,8 +133,13 @@ impl Instance {
         let _ = self.log.send(LogCmd::Line(line)).await;
     }
 
-    pub async fn begin_tail(&self) {
-        let _ = self.log.send(LogCmd::BeginTail).await;
+    /// Starts a new invocation's tail with its first line.
+    pub async fn begin_tail_with(&self, line: String) {
+        let _ = self.log.send(LogCmd::BeginTailWith(line)).await;
+    }
+
+    pub async fn log_lines(&self, lines: Vec<String>) {
+        let _ = self.log.send(LogCmd::Lines(lines)).await;
     }
 
     pub async fn take_tail(&self) -> String {
@@ -156,6 +166,9 @@ impl Instance {
     }
 
     pub async fn max_memory_mb(&self) -> u64 {
+        if let Some(bytes) = self.memory_probe.as_ref().and_then(|probe| probe()) {
+            return bytes.div_ceil(1024 * 1024);
+        }
         let (tx, rx) = oneshot::channel();
         if self.cmd.send(InstanceCmd::MaxMemory(tx)).await.is_err() {
             return 0;
@@ -535,6 +548,7 @@ impl Pool {
         if let Some(output) = sandbox.take_output() {
             let _ = log.send(LogCmd::Output(output)).await;
         }
+        let memory_probe = sandbox.memory_probe();
         let (cmd_tx, cmd_rx) = mpsc::channel(4);
         let (exit_tx, exited) = watch::channel(None);
         tokio::spawn(own_instance(sandbox, cmd_rx, exit_tx));
@@ -563,6 +577,7 @@ impl Pool {
             cmd: cmd_tx,
             exited,
             log,
+            memory_probe,
             init_duration: Some(started.elapsed()),
             last_used: Instant::now(),
         };
@@ -667,6 +682,15 @@ fn spawn_log_writer(path: PathBuf) -> mpsc::Sender<LogCmd> {
             log.drain_ready(&mut output, OUTPUT_BATCH).await;
             match cmd {
                 LogCmd::Line(line) => log.line(&line).await,
+                LogCmd::Lines(lines) => {
+                    for line in lines {
+                        log.line(&line).await;
+                    }
+                }
+                LogCmd::BeginTailWith(line) => {
+                    log.tail.clear();
+                    log.line(&line).await;
+                }
                 LogCmd::Output(stream) => output = Some(stream),
                 LogCmd::BeginTail => log.tail.clear(),
                 LogCmd::TakeTail(reply) => {

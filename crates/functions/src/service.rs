@@ -1340,8 +1340,7 @@ impl Functions {
             }
         };
         tracing::debug!(function = %config.name, version = %config.version, instance = %inst.id, request_id = %req.request_id, cold = inst.init_duration.is_some(), "invoke");
-        inst.begin_tail().await;
-        inst.log(format!(
+        inst.begin_tail_with(format!(
             "START RequestId: {} Version: {}",
             req.request_id, config.version
         ))
@@ -1461,8 +1460,8 @@ impl Functions {
         if let Some((status, error_type)) = status_note {
             report.push_str(&format!("\tStatus: {status}\tError Type: {error_type}"));
         }
-        inst.log(format!("END RequestId: {}", req.request_id)).await;
-        inst.log(report).await;
+        inst.log_lines(vec![format!("END RequestId: {}", req.request_id), report])
+            .await;
         let tail = if req.tail_log {
             Some(inst.take_tail().await)
         } else {

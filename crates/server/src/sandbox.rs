@@ -158,4 +158,9 @@ impl SandboxInstance for OciSandboxInstance {
     fn max_memory_used_bytes(&self) -> Option<u64> {
         self.instance.max_memory_used_bytes()
     }
+
+    fn memory_probe(&self) -> Option<functions::MemoryProbe> {
+        let probe = self.instance.memory_probe()?;
+        Some(std::sync::Arc::new(probe))
+    }
 }
