@@ -14,8 +14,8 @@
 //!   `synchronous = FULL` in WAL mode.
 
 mod functions;
-mod logs;
 mod iam;
+mod logs;
 mod migrate;
 mod registry;
 
@@ -30,11 +30,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{Mutex, MutexGuard};
 
 pub use functions::FunctionRow;
-pub use logs::LogRetentionRow;
 pub use iam::{
     IamInsert, IamPolicyDelete, IamPolicyRow, IamPolicyVersionRow, IamRoleDelete, IamRoleRow,
     IamRoleWrite,
 };
+pub use logs::LogRetentionRow;
 pub use registry::{
     ImageSummary, ManifestRow, NewManifest, PutManifestError, PutManifestOutcome, RefKind,
     RepositoryRow,

@@ -285,6 +285,26 @@ fn bad_zip_functions_are_refused() {
         "{err}"
     );
 
+    // Beyond Lambda's request limit for CreateFunction (a 50 MB zip,
+    // base64, in JSON): refused before it is read whole.
+    let huge = format!(
+        r#"{{"FunctionName":"bad","Role":"{ROLE}","Runtime":"provided.al2023","Handler":"x","Code":{{"ZipFile":"{}"}}}}"#,
+        "A".repeat(71 * 1024 * 1024)
+    );
+    let r = reqwest::blocking::Client::new()
+        .post(f.server.url("/2015-03-31/functions"))
+        .body(huge)
+        .send()
+        .expect("create");
+    assert_eq!(r.status().as_u16(), 413);
+    let err = r.text().expect("body");
+    assert!(
+        err.contains(
+            "Request must be smaller than 70167211 bytes for the CreateFunction operation"
+        ),
+        "{err}"
+    );
+
     // Nothing was created by any of these.
     let listed = f.lambda(&["list-functions"]);
     assert_eq!(listed["Functions"], json!([]), "{listed}");
