@@ -21,7 +21,7 @@ pub use model::{CodeRef, FunctionConfig, ImageOverrides, PackageType, State, Upd
 pub use pool::PoolConfig;
 pub use service::{
     parse_function_ref, CodeUpdate, CreateFunction, FunctionError, Functions, FunctionsConfig,
-    InvokeError, InvokeRequest, InvokeResult, UpdateConfiguration,
+    InvokeError, InvokeRequest, InvokeResult, UpdateConfiguration, EXECUTOR_TAG,
 };
 pub use versions::{is_valid_alias_name, Alias, AliasInput, EventInvokeConfig, EventInvokeInput};
 

@@ -103,6 +103,10 @@ pub struct CreateFunction {
     pub tags: BTreeMap<String, String>,
 }
 
+/// The tag that picks a function's executor (`oci`, `docker`, `host`)
+/// when it is not the server's default.
+pub const EXECUTOR_TAG: &str = "stratus:executor";
+
 /// The new code of an `UpdateFunctionCode`.
 #[derive(Debug, Clone, Default)]
 pub struct CodeUpdate {
@@ -177,6 +181,9 @@ pub struct Functions {
     images: Arc<dyn ImageSource>,
     sandbox: Arc<dyn Sandbox>,
     config: FunctionsConfig,
+    /// Executors other than the default one, by name, for functions that
+    /// choose one with the [`EXECUTOR_TAG`] tag.
+    executors: Mutex<HashMap<&'static str, Arc<dyn Sandbox>>>,
     code: CodeStore,
     pools: Mutex<HashMap<PoolKey, Arc<Pool>>>,
     /// What invokes read, kept while the store's generation says no write
@@ -290,6 +297,7 @@ impl Functions {
             images,
             sandbox,
             code: CodeStore::new(config.code_dir.clone()),
+            executors: Mutex::new(HashMap::new()),
             config,
             pools: Mutex::new(HashMap::new()),
             snapshots: Mutex::new(HashMap::new()),
@@ -322,6 +330,43 @@ impl Functions {
 
     pub fn sandbox_name(&self) -> &'static str {
         self.sandbox.name()
+    }
+
+    /// Makes another executor available to functions that name it in
+    /// their [`EXECUTOR_TAG`] tag.
+    pub fn add_executor(&self, sandbox: Arc<dyn Sandbox>) {
+        self.executors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(sandbox.name(), sandbox);
+    }
+
+    /// The executor of a function: the one its [`EXECUTOR_TAG`] tag names,
+    /// or the server's default.
+    fn sandbox_for(&self, row: &FunctionRow) -> Result<Arc<dyn Sandbox>, String> {
+        // Most functions carry no such tag: no JSON parse for them.
+        if !row.tags_json.contains(EXECUTOR_TAG) {
+            return Ok(self.sandbox.clone());
+        }
+        let tags: BTreeMap<String, String> =
+            serde_json::from_str(&row.tags_json).unwrap_or_default();
+        let Some(name) = tags.get(EXECUTOR_TAG) else {
+            return Ok(self.sandbox.clone());
+        };
+        if name == self.sandbox.name() {
+            return Ok(self.sandbox.clone());
+        }
+        let executors = self.executors.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = executors.get(name.as_str()) {
+            return Ok(s.clone());
+        }
+        let mut names: Vec<&str> = executors.keys().copied().collect();
+        names.push(self.sandbox.name());
+        names.sort_unstable();
+        Err(format!(
+            "The tag {EXECUTOR_TAG} names the executor {name:?}, which this server does not have; valid executors: {}. Change the tag, then update the function's code or configuration.",
+            names.join(", ")
+        ))
     }
 
     fn pool_map(&self) -> std::sync::MutexGuard<'_, HashMap<PoolKey, Arc<Pool>>> {
@@ -551,11 +596,12 @@ impl Functions {
     /// function, its runtime's base image (an error says how to push it).
     async fn activation_image(
         &self,
+        sandbox: &Arc<dyn Sandbox>,
         account: &str,
         region: &str,
         c: &FunctionConfig,
     ) -> Result<crate::ResolvedImage, String> {
-        if !self.sandbox.runs_images() {
+        if !sandbox.runs_images() {
             return match c.package_type {
                 PackageType::Zip => Ok(crate::ResolvedImage {
                     account: account.to_string(),
@@ -564,8 +610,8 @@ impl Functions {
                     ..crate::ResolvedImage::default()
                 }),
                 PackageType::Image => Err(format!(
-                    "The {} executor runs zip functions as local processes; image functions need --executor oci or docker.",
-                    self.sandbox.name()
+                    "The {} executor runs zip functions as local processes; image functions need the oci or docker executor.",
+                    sandbox.name()
                 )),
             };
         }
@@ -633,8 +679,11 @@ impl Functions {
                     .await
                     .map_err(|e| e.to_string())?;
                 let c = parse_config(&row.latest_json).map_err(|e| e.to_string())?;
-                let image = self.activation_image(&account, &region, &c).await?;
-                self.sandbox
+                let sandbox = self.sandbox_for(&row)?;
+                let image = self
+                    .activation_image(&sandbox, &account, &region, &c)
+                    .await?;
+                sandbox
                     .prepare(&image)
                     .await
                     .map_err(|e| format!("The image could not be prepared to run: {e}"))?;
@@ -1001,11 +1050,18 @@ impl Functions {
         row: &FunctionRow,
         config: &FunctionConfig,
     ) -> Result<Arc<Pool>, InvokeError> {
+        let sandbox = self.sandbox_for(row).map_err(InvokeError::Internal)?;
+        // A changed executor tag gets a pool of its own.
         let key: PoolKey = (
             row.account.clone(),
             row.region.clone(),
             row.name.clone(),
-            format!("{}#{}", config.version, config.revision_id),
+            format!(
+                "{}#{}@{}",
+                config.version,
+                config.revision_id,
+                sandbox.name()
+            ),
         );
         let reserved = row.reserved_concurrency.is_some();
         let limit = row
@@ -1016,7 +1072,7 @@ impl Functions {
             p.set_limit(limit, reserved);
             return Ok(p.clone());
         }
-        let image = if config.code.digest.is_empty() && !self.sandbox.runs_images() {
+        let image = if config.code.digest.is_empty() && !sandbox.runs_images() {
             crate::ResolvedImage {
                 account: row.account.clone(),
                 region: row.region.clone(),
@@ -1038,7 +1094,7 @@ impl Functions {
         let pool = Arc::new(Pool::new(
             config.clone(),
             image,
-            self.sandbox.clone(),
+            sandbox,
             self.config.pool.clone(),
             limit,
             reserved,

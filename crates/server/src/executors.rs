@@ -105,6 +105,40 @@ pub(crate) fn sandbox(
     }
 }
 
+/// The executors other than the default, for functions whose
+/// `stratus:executor` tag names one. They start nothing until used (the
+/// OCI runtime is probed, the engine contacted, python checked on first
+/// use), so having them costs nothing.
+pub(crate) fn alternates(
+    config: &Config,
+    blobs: SharedBlobStore,
+    port: u16,
+    token_secret: &[u8],
+) -> Vec<Arc<dyn functions::Sandbox>> {
+    let mut out: Vec<Arc<dyn functions::Sandbox>> = Vec::new();
+    if config.executor != Executor::Oci {
+        out.push(Arc::new(sandbox::OciSandbox::new(
+            config.data_dir.join("oci"),
+            blobs,
+        )));
+    }
+    if config.executor != Executor::Docker {
+        out.push(Arc::new(sandbox_docker::DockerSandbox::new(
+            config.docker_host.clone(),
+            format!("127.0.0.1:{port}"),
+            config.docker_runtime_api_host.clone(),
+            &config.data_dir,
+            token_secret.to_vec(),
+        )));
+    }
+    if config.executor != Executor::Host {
+        out.push(Arc::new(sandbox_host::HostSandbox::new(
+            config.host_python.clone(),
+        )));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

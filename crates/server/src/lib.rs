@@ -206,7 +206,8 @@ impl Server {
             })?;
         let port = listener.local_addr()?.port();
         let registry = Arc::new(registry);
-        let sandbox = executors::sandbox(&config, blobs, port, secret_hex.as_bytes());
+        let sandbox = executors::sandbox(&config, blobs.clone(), port, secret_hex.as_bytes());
+        let other_executors = executors::alternates(&config, blobs, port, secret_hex.as_bytes());
         let functions = functions::Functions::new(
             store.clone(),
             Arc::new(lambda_images::RegistryImages {
@@ -228,6 +229,9 @@ impl Server {
                 async_retry_delay: config.async_retry_delay,
             },
         );
+        for executor in other_executors {
+            functions.add_executor(executor);
+        }
         functions
             .recover()
             .await

@@ -325,3 +325,46 @@ fn bad_zip_functions_are_refused() {
     ]);
     assert!(err.contains("InvalidParameterValueException"), "{err}");
 }
+
+#[test]
+fn a_function_picks_its_executor_with_a_tag() {
+    let f = Fixture::start();
+    let zip = zip_of(&[("bootstrap", test_support::rust_function_bootstrap(), 0o755)]);
+    let zip_arg = f.fileb("fn.zip", &zip);
+    let create = |name: &str, tag: &str| {
+        f.lambda(&[
+            "create-function",
+            "--function-name",
+            name,
+            "--runtime",
+            "provided.al2023",
+            "--handler",
+            "bootstrap",
+            "--zip-file",
+            &zip_arg,
+            "--role",
+            ROLE,
+            "--tags",
+            tag,
+        ])
+    };
+    // The server's default is oci, and no base image was pushed: only the
+    // host executor can make this function Active.
+    create("local", "stratus:executor=host");
+    let c = f.settled("local");
+    assert_eq!(c["State"], "Active", "{c}");
+    let (_, body) = f.invoke("local", &json!({"action": "echo", "n": 1}));
+    assert_eq!(body["echo"]["n"], 1, "{body}");
+    let root = body["env"]["LAMBDA_TASK_ROOT"].as_str().unwrap_or_default();
+    assert_ne!(root, "/var/task", "ran as a local process: {body}");
+    assert!(root.starts_with('/'), "{body}");
+
+    create("nowhere", "stratus:executor=vm");
+    let c = f.settled("nowhere");
+    assert_eq!(c["State"], "Failed", "{c}");
+    let reason = c["StateReason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("\"vm\"") && reason.contains("docker, host, oci"),
+        "{reason}"
+    );
+}
