@@ -103,6 +103,10 @@ pub struct CreateFunction {
     pub tags: BTreeMap<String, String>,
 }
 
+/// Tries, one second apart, to deliver an event recovered at start while
+/// its function is not ready or at its limit.
+const REDELIVERY_ATTEMPTS: usize = 120;
+
 /// The tag that picks a function's executor (`oci`, `docker`, `host`)
 /// when it is not the server's default.
 pub const EXECUTOR_TAG: &str = "stratus:executor";
@@ -387,6 +391,16 @@ impl Functions {
 
     /// Re-runs activation of functions a previous process left `Pending`.
     pub async fn recover(self: &Arc<Self>) -> Result<(), FunctionError> {
+        let events = self.store.async_events_all().await?;
+        if !events.is_empty() {
+            tracing::info!(
+                count = events.len(),
+                "delivering asynchronous invocations accepted before the restart"
+            );
+        }
+        for event in events {
+            self.clone().spawn_redelivery(event);
+        }
         for row in self.store.function_all().await? {
             let c = parse_config(&row.latest_json)?;
             if c.state == State::Pending || c.last_update_status == Some(UpdateStatus::InProgress) {
@@ -399,6 +413,39 @@ impl Functions {
             }
         }
         Ok(())
+    }
+
+    /// Delivers an event accepted before a restart, once its function can
+    /// run (it may be activating again); dropped if the function is gone.
+    fn spawn_redelivery(self: Arc<Self>, event: store::AsyncEventRow) {
+        tokio::spawn(async move {
+            let req = InvokeRequest {
+                account: event.account.clone(),
+                region: event.region.clone(),
+                function: event.function_ref.clone(),
+                qualifier: event.qualifier.clone(),
+                payload: Bytes::from(event.payload.clone()),
+                invocation_type: "Event".into(),
+                tail_log: false,
+                client_context: event.client_context.clone(),
+                request_id: event.id.clone(),
+            };
+            for _ in 0..REDELIVERY_ATTEMPTS {
+                match self.invoke(req.clone()).await {
+                    // Queued again under its id; its task removes the row.
+                    Ok(_) => return,
+                    Err(InvokeError::NotReady(_)) | Err(InvokeError::Throttled { .. }) => {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(request_id = %event.id, function = %event.function_ref, error = %e, "asynchronous invocation dropped after the restart");
+                        let _ = self.store.async_event_delete(&event.id).await;
+                        return;
+                    }
+                }
+            }
+            tracing::warn!(request_id = %event.id, function = %event.function_ref, "asynchronous invocation still waits for its function; kept for the next start");
+        });
     }
 
     pub async fn create(
@@ -1251,9 +1298,27 @@ impl Functions {
                     reason: "ConcurrentInvocationLimitExceeded",
                 });
             };
+            // Accepted means recorded: a restarted server delivers it.
+            self.store
+                .async_event_insert(&store::AsyncEventRow {
+                    id: req.request_id.clone(),
+                    account: req.account.clone(),
+                    region: req.region.clone(),
+                    function_ref: req.function.clone(),
+                    qualifier: req.qualifier.clone(),
+                    payload: String::from_utf8_lossy(&req.payload).into_owned(),
+                    client_context: req.client_context.clone(),
+                    received_ms: now_ms(),
+                })
+                .await
+                .map_err(|e| InvokeError::Internal(e.to_string()))?;
             let this = self.clone();
             tokio::spawn(async move {
+                let id = req.request_id.clone();
                 this.run_event(pool, req, event_config).await;
+                if let Err(e) = this.store.async_event_delete(&id).await {
+                    tracing::warn!(request_id = %id, error = %e, "could not remove a finished asynchronous invocation");
+                }
                 drop(queued);
             });
             return Ok(InvokeResult {

@@ -13,6 +13,7 @@
 //! - nothing is acknowledged before its transaction committed with
 //!   `synchronous = FULL` in WAL mode.
 
+mod events;
 mod functions;
 mod iam;
 mod logs;
@@ -29,6 +30,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{Mutex, MutexGuard};
 
+pub use events::AsyncEventRow;
 pub use functions::FunctionRow;
 pub use iam::{
     IamInsert, IamPolicyDelete, IamPolicyRow, IamPolicyVersionRow, IamRoleDelete, IamRoleRow,

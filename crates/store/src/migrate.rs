@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/0003_event_invoke.sql")),
     (4, include_str!("../migrations/0004_iam.sql")),
     (5, include_str!("../migrations/0005_logs.sql")),
+    (6, include_str!("../migrations/0006_async_events.sql")),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {

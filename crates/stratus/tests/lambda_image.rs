@@ -1230,6 +1230,42 @@ fn a_deleted_function_is_gone_with_its_instances() {
 }
 
 #[test]
+fn accepted_events_survive_a_restart() {
+    let mut s = Stratus::start();
+    s.create_repository("app");
+    s.push_image("app", "latest", &[]);
+    s.create_active("f", &s.local_uri("app", "latest"), &[]);
+    let r = s.send(
+        s.http
+            .post(s.server.url("/2015-03-31/functions/f/invocations"))
+            .header("X-Amz-Invocation-Type", "Event")
+            .body(json!({"action": "sleep", "ms": 2000}).to_string()),
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = r
+        .header("x-amzn-requestid")
+        .expect("request id")
+        .to_string();
+    let start = format!("START RequestId: {id} Version");
+    poll_until(Duration::from_secs(30), || {
+        s.function_log("f").contains(&start).then_some(())
+    });
+
+    // Stopped mid-invocation: the next server delivers it again (its
+    // regular retry would only come a minute later).
+    s.server.restart();
+    let log = poll_until(Duration::from_secs(60), || {
+        let log = s.function_log("f");
+        log.lines()
+            .any(|l| {
+                l.starts_with(&format!("REPORT RequestId: {id}\t")) && !l.contains("Status: error")
+            })
+            .then_some(log)
+    });
+    assert!(log.matches(&start).count() >= 2, "{log}");
+}
+
+#[test]
 fn functions_survive_a_restart() {
     let mut s = Stratus::start();
     s.create_repository("app");
