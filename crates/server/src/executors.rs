@@ -105,36 +105,66 @@ pub(crate) fn sandbox(
     }
 }
 
+/// Says whether an executor a function may pick by tag works here.
+fn report(name: &str, usable: Result<(), String>) {
+    match usable {
+        Ok(()) => tracing::info!(
+            executor = name,
+            "executor {name} is usable by functions tagged stratus:executor={name}"
+        ),
+        Err(e) => tracing::info!(
+            executor = name,
+            "executor {name} is not usable here (functions tagged stratus:executor={name} will fail): {e}"
+        ),
+    }
+}
+
 /// The executors other than the default, for functions whose
-/// `stratus:executor` tag names one. They start nothing until used (the
-/// OCI runtime is probed, the engine contacted, python checked on first
-/// use), so having them costs nothing.
+/// `stratus:executor` tag names one.
 pub(crate) fn alternates(
     config: &Config,
     blobs: SharedBlobStore,
     port: u16,
     token_secret: &[u8],
 ) -> Vec<Arc<dyn functions::Sandbox>> {
+    // Each is probed once in the background, so that the log says which
+    // executors a `stratus:executor` tag can use here, and why not.
     let mut out: Vec<Arc<dyn functions::Sandbox>> = Vec::new();
     if config.executor != Executor::Oci {
-        out.push(Arc::new(sandbox::OciSandbox::new(
-            config.data_dir.join("oci"),
-            blobs,
-        )));
+        let oci = Arc::new(sandbox::OciSandbox::new(config.data_dir.join("oci"), blobs));
+        let probe = oci.clone();
+        tokio::spawn(async move {
+            report("oci", probe.executor().await.map(|_| ()));
+        });
+        out.push(oci);
     }
     if config.executor != Executor::Docker {
-        out.push(Arc::new(sandbox_docker::DockerSandbox::new(
+        let docker = Arc::new(sandbox_docker::DockerSandbox::new(
             config.docker_host.clone(),
             format!("127.0.0.1:{port}"),
             config.docker_runtime_api_host.clone(),
             &config.data_dir,
             token_secret.to_vec(),
-        )));
+        ));
+        let probe = docker.clone();
+        tokio::spawn(async move {
+            report("docker", probe.executor().await.map(|_| ()));
+        });
+        out.push(docker);
     }
     if config.executor != Executor::Host {
-        out.push(Arc::new(sandbox_host::HostSandbox::new(
-            config.host_python.clone(),
-        )));
+        let host = Arc::new(sandbox_host::HostSandbox::new(config.host_python.clone()));
+        let probe = host.clone();
+        tokio::spawn(async move {
+            match probe.python().await {
+                Ok(_) => report("host", Ok(())),
+                Err(e) => tracing::info!(
+                    executor = "host",
+                    "executor host is usable for provided.* zip functions tagged stratus:executor=host; python3.* ones cannot run: {e}"
+                ),
+            }
+        });
+        out.push(host);
     }
     out
 }

@@ -359,6 +359,17 @@ fn a_function_picks_its_executor_with_a_tag() {
     assert_ne!(root, "/var/task", "ran as a local process: {body}");
     assert!(root.starts_with('/'), "{body}");
 
+    // The server said which executors a tag can pick here.
+    let said = poll_until(Duration::from_secs(30), || {
+        let log = f.server.stderr();
+        (log.contains("executor host is usable") && log.contains("executor docker is"))
+            .then_some(log)
+    });
+    assert!(
+        said.contains("function instances run on the oci executor"),
+        "{said}"
+    );
+
     create("nowhere", "stratus:executor=vm");
     let c = f.settled("nowhere");
     assert_eq!(c["State"], "Failed", "{c}");
