@@ -657,7 +657,7 @@ impl Functions {
                     ..crate::ResolvedImage::default()
                 }),
                 PackageType::Image => Err(format!(
-                    "The {} executor runs zip functions as local processes; image functions need the oci or docker executor.",
+                    "The {} executor runs zip functions as local processes; image functions need --executor oci or docker (or the tag stratus:executor=oci or docker).",
                     sandbox.name()
                 )),
             };
