@@ -310,8 +310,12 @@ fn error_type(headers: &reqwest::header::HeaderMap, body: &str) -> String {
 fn malformed_calls_get_aws_shaped_4xx_never_5xx() {
     let data = tempfile::TempDir::with_prefix("stratus-sweep-").expect("data dir");
     let server = TestServer::start_with(Path::new(env!("CARGO_BIN_EXE_stratus")), data.path(), &[]);
+    // A fresh connection per call: after an oversized body the server
+    // answers and closes its connection (it does not read the rest), and
+    // the health probe must not reuse that one.
     let http = Client::builder()
         .timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(0)
         .build()
         .expect("http client");
     let mut failures = Vec::new();
