@@ -131,7 +131,16 @@ async fn peak_memory_is_read_while_alive_and_kept_after() {
     let mut i = HostExecutor::default()
         .start(spec("sleep 100"))
         .expect("start");
-    let m = i.max_memory_used_bytes().expect("VmHWM");
+    // Right after the fork the child has not exec'd yet (a few KiB): wait
+    // until it runs its program.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let m = loop {
+        let m = i.max_memory_used_bytes().expect("VmHWM");
+        if m > 64 * 1024 || std::time::Instant::now() > deadline {
+            break m;
+        }
+        tokio::task::yield_now().await;
+    };
     assert!(m > 64 * 1024 && m < 1 << 30, "{m}");
     i.kill().await;
     assert_eq!(i.max_memory_used_bytes(), Some(m), "the last reading");
