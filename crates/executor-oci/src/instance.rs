@@ -5,16 +5,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::sync::mpsc;
-
 use crate::cgroup::{MemoryCgroups, MemoryStats};
+use crate::output::Output;
+use crate::reaper::Reaper;
 use crate::runtime::{self, Runtime};
 
 /// How long `kill` keeps asking the runtime before forcing the issue.
 const KILL_GRACE: Duration = Duration::from_secs(5);
 const KILL_RETRY: Duration = Duration::from_millis(100);
-const READ_CHUNK: usize = 64 << 10;
 
 /// Which of the instance's output streams a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -78,8 +76,10 @@ pub struct OciInstance {
     pub(crate) cgroups: Arc<MemoryCgroups>,
     pub(crate) cgroup_dir: Option<PathBuf>,
     pub(crate) bundle: PathBuf,
-    pub(crate) child: tokio::process::Child,
-    pub(crate) output: Option<mpsc::Receiver<OutputLine>>,
+    /// The reaper of `runc run --detach` (see [`crate::reaper`]); it exits
+    /// with the container's init.
+    pub(crate) process: Option<Reaper>,
+    pub(crate) output: Option<Output>,
     pub(crate) status: Option<ExitStatus>,
     pub(crate) stats: Option<MemoryStats>,
     /// The cgroup's peak-usage file, opened on first read and re-read in
@@ -110,10 +110,11 @@ impl OciInstance {
         &self.container_id
     }
 
-    /// The instance's stdout and stderr lines, once. The channel is bounded:
-    /// a consumer that stops reading (without dropping the receiver) stalls
-    /// the instance's writes. It closes when both streams reach their end.
-    pub fn take_output(&mut self) -> Option<mpsc::Receiver<OutputLine>> {
+    /// The instance's stdout and stderr lines, once, read straight from
+    /// its pipes: a consumer that stops reading (without dropping them)
+    /// stalls the instance's writes once a pipe is full. Ends when both
+    /// streams reach their end.
+    pub fn take_output(&mut self) -> Option<Output> {
         self.output.take()
     }
 
@@ -121,7 +122,11 @@ impl OciInstance {
     /// Cancel-safe and idempotent: later calls return the same answer.
     pub async fn wait(&mut self) -> ExitInfo {
         if self.status.is_none() {
-            let status = match self.child.wait().await {
+            let waited = match self.process.as_mut() {
+                Some(process) => process.wait().await,
+                None => Err(std::io::Error::other("no process")),
+            };
+            let status = match waited {
                 Ok(status) => ExitStatus::from_runtime(status),
                 Err(e) => {
                     tracing::warn!(instance = %self.id, error = %e, "waiting for the runtime failed");
@@ -170,7 +175,11 @@ impl OciInstance {
                 // Fails harmlessly while the runtime is still creating the
                 // container; the next round catches it.
                 let _ = self.runtime.kill(&self.container_id).await;
-                match tokio::time::timeout(KILL_RETRY, self.child.wait()).await {
+                let Some(process) = self.process.as_mut() else {
+                    self.status = Some(ExitStatus::Unknown);
+                    break;
+                };
+                match tokio::time::timeout(KILL_RETRY, process.wait()).await {
                     Ok(result) => {
                         self.status =
                             Some(result.map_or(ExitStatus::Unknown, ExitStatus::from_runtime));
@@ -180,8 +189,8 @@ impl OciInstance {
                     Err(_) => {
                         tracing::warn!(instance = %self.id, "runtime did not stop the instance; forcing");
                         let _ = self.runtime.delete_force(&self.container_id).await;
-                        let _ = self.child.start_kill();
-                        let result = self.child.wait().await;
+                        process.start_kill();
+                        let result = process.wait().await;
                         self.status =
                             Some(result.map_or(ExitStatus::Unknown, ExitStatus::from_runtime));
                         break;
@@ -250,11 +259,16 @@ impl Drop for OciInstance {
         let runtime = self.runtime.clone();
         let id = self.container_id.clone();
         let bundle = self.bundle.clone();
+        let process = self.process.take();
         let spawned = std::thread::Builder::new()
             .name("executor-oci-cleanup".into())
             .spawn(move || {
                 runtime.delete_force_blocking(&id);
                 let _ = std::fs::remove_dir_all(&bundle);
+                // The reaper exits with the container; reap it.
+                if let Some(process) = process {
+                    process.wait_blocking();
+                }
             });
         if let Err(e) = spawned {
             tracing::warn!(instance = %self.id, error = %e, "cannot clean up a dropped instance");
@@ -262,126 +276,9 @@ impl Drop for OciInstance {
     }
 }
 
-/// Where pumped lines go; forgets the receiver once it is gone.
-struct LineSink {
-    stream: OutputStream,
-    tx: Option<mpsc::Sender<OutputLine>>,
-}
-
-impl LineSink {
-    async fn send(&mut self, bytes: &[u8]) {
-        if let Some(tx) = &self.tx {
-            let line = OutputLine {
-                stream: self.stream,
-                line: String::from_utf8_lossy(bytes).into_owned(),
-            };
-            if tx.send(line).await.is_err() {
-                self.tx = None;
-            }
-        }
-    }
-}
-
-/// Reads `reader` to its end, sending lines of at most `max_line` bytes.
-/// Keeps reading after the receiver is gone, so the instance never blocks
-/// on a full pipe.
-pub(crate) async fn pump_lines(
-    mut reader: impl AsyncRead + Unpin,
-    stream: OutputStream,
-    tx: mpsc::Sender<OutputLine>,
-    max_line: usize,
-) {
-    let max_line = max_line.max(4);
-    let mut sink = LineSink {
-        stream,
-        tx: Some(tx),
-    };
-    let mut pending: Vec<u8> = Vec::new();
-    let mut chunk = vec![0u8; READ_CHUNK];
-    loop {
-        let n = match reader.read(&mut chunk).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        let mut data = &chunk[..n];
-        while let Some(pos) = data.iter().position(|&b| b == b'\n') {
-            pending.extend_from_slice(&data[..pos]);
-            data = &data[pos + 1..];
-            for piece in split_line(&pending, max_line) {
-                sink.send(piece).await;
-            }
-            pending.clear();
-        }
-        pending.extend_from_slice(data);
-        while pending.len() > max_line {
-            let cut = utf8_cut(&pending[..max_line]);
-            sink.send(&pending[..cut]).await;
-            pending.drain(..cut);
-        }
-    }
-    if !pending.is_empty() {
-        for piece in split_line(&pending, max_line) {
-            sink.send(piece).await;
-        }
-    }
-}
-
-/// Splits a line into pieces of at most `max` bytes, not inside a UTF-8
-/// character where avoidable.
-fn split_line(mut line: &[u8], max: usize) -> Vec<&[u8]> {
-    let mut out = Vec::new();
-    while line.len() > max {
-        let cut = utf8_cut(&line[..max]);
-        out.push(&line[..cut]);
-        line = &line[cut..];
-    }
-    out.push(line);
-    out
-}
-
-/// Where to cut `window` so a trailing incomplete UTF-8 character moves to
-/// the next piece.
-fn utf8_cut(window: &[u8]) -> usize {
-    match std::str::from_utf8(window) {
-        Err(e) if e.error_len().is_none() && e.valid_up_to() > 0 => e.valid_up_to(),
-        _ => window.len(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    async fn lines(input: &[u8], max: usize) -> Vec<String> {
-        let (tx, mut rx) = mpsc::channel(100);
-        pump_lines(input, OutputStream::Stdout, tx, max).await;
-        let mut out = Vec::new();
-        while let Some(l) = rx.recv().await {
-            out.push(l.line);
-        }
-        out
-    }
-
-    #[tokio::test]
-    async fn splits_lines_and_long_lines() {
-        assert_eq!(lines(b"a\nbb\n\nlast", 100).await, ["a", "bb", "", "last"]);
-        assert_eq!(
-            lines(b"abcdefghij\nxy\n", 4).await,
-            ["abcd", "efgh", "ij", "xy"]
-        );
-        assert_eq!(lines(b"abcdefghij", 4).await, ["abcd", "efgh", "ij"]);
-        // "é" is two bytes; it is not cut in half.
-        assert_eq!(lines("abcé\n".as_bytes(), 4).await, ["abc", "é"]);
-        assert_eq!(lines(b"", 4).await, Vec::<String>::new());
-    }
-
-    #[tokio::test]
-    async fn keeps_draining_after_the_receiver_is_gone() {
-        let (tx, rx) = mpsc::channel(1);
-        drop(rx);
-        let input = b"x\n".repeat(10_000);
-        pump_lines(&input[..], OutputStream::Stderr, tx, 16).await;
-    }
 
     #[test]
     fn runtime_exit_codes_map_to_signals() {

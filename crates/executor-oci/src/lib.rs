@@ -23,6 +23,10 @@ mod cgroup;
 mod confined;
 mod image;
 mod instance;
+#[allow(unsafe_code)]
+mod output;
+#[allow(unsafe_code)]
+mod reaper;
 mod rootfs;
 mod runtime;
 mod spec;
@@ -33,10 +37,10 @@ use std::process::Stdio;
 use std::sync::Arc;
 
 use blobs::{BlobError, Digest, SharedBlobStore};
-use tokio::sync::mpsc;
 
 pub use image::{ImageConfig, ImageConfigError, ImageLayer, ImageSpec};
 pub use instance::{ExitInfo, ExitStatus, OciInstance, OutputLine, OutputStream};
+pub use output::{Output, TryRecvError};
 
 use cgroup::MemoryCgroups;
 use rootfs::RootfsCache;
@@ -44,6 +48,8 @@ use runtime::Runtime;
 
 /// The runtime's JSON log inside a bundle.
 const RUNTIME_LOG: &str = "runtime.log";
+/// Where the runtime writes the container's init pid (in the bundle).
+const PID_FILE: &str = "init.pid";
 const INSTALL_HINT: &str =
     "install the Debian package runc (apt-get install runc) or use --executor docker";
 const PROBE_EXECUTABLE: &str = "/stratus-runtime-probe-absent";
@@ -78,8 +84,6 @@ pub struct OciExecutorConfig {
     pub max_unpacked_bytes: u64,
     /// Output lines longer than this arrive in pieces.
     pub max_output_line_bytes: usize,
-    /// Lines buffered between an instance and its consumer.
-    pub output_channel_capacity: usize,
 }
 
 impl OciExecutorConfig {
@@ -93,7 +97,6 @@ impl OciExecutorConfig {
             // Lambda's limit on an image's uncompressed size.
             max_unpacked_bytes: 10 << 30,
             max_output_line_bytes: 256 << 10,
-            output_channel_capacity: 1024,
         }
     }
 }
@@ -206,7 +209,6 @@ pub struct OciExecutor {
     prefix: String,
     host_files: Vec<PathBuf>,
     max_output_line_bytes: usize,
-    output_channel_capacity: usize,
 }
 
 impl std::fmt::Debug for OciExecutor {
@@ -284,7 +286,6 @@ impl OciExecutor {
             prefix: config.container_prefix,
             host_files,
             max_output_line_bytes: config.max_output_line_bytes,
-            output_channel_capacity: config.output_channel_capacity.max(1),
         };
         let mut failures = Vec::new();
         for path in candidates {
@@ -439,16 +440,19 @@ impl OciExecutor {
             return Err(bundle_err(&bundle)(e));
         }
 
-        let mut cmd =
-            self.runtime
-                .run_command(&bundle, &container_id, &bundle.join(RUNTIME_LOG), true);
-        // Killing `runc run` would not stop the container; `kill` and Drop
-        // go through the runtime instead.
-        cmd.kill_on_drop(false)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = match cmd.spawn() {
-            Ok(child) => child,
+        let args = self.runtime.run_detached_args(
+            &bundle,
+            &container_id,
+            &bundle.join(RUNTIME_LOG),
+            &bundle.join(PID_FILE),
+        );
+        let spawned =
+            reaper::spawn(&self.runtime.path, &args, &bundle.join(PID_FILE)).and_then(|s| {
+                let output = output::Output::new(s.stdout, s.stderr, self.max_output_line_bytes)?;
+                Ok((s.process, output))
+            });
+        let (process, output) = match spawned {
+            Ok(spawned) => spawned,
             Err(source) => {
                 let _ = tokio::fs::remove_dir_all(&bundle).await;
                 return Err(StartError::Spawn {
@@ -457,19 +461,6 @@ impl OciExecutor {
                 });
             }
         };
-        let (tx, rx) = mpsc::channel(self.output_channel_capacity);
-        let max = self.max_output_line_bytes;
-        if let Some(out) = child.stdout.take() {
-            tokio::spawn(instance::pump_lines(
-                out,
-                OutputStream::Stdout,
-                tx.clone(),
-                max,
-            ));
-        }
-        if let Some(err) = child.stderr.take() {
-            tokio::spawn(instance::pump_lines(err, OutputStream::Stderr, tx, max));
-        }
         tracing::debug!(instance = %spec.instance_id, container = %container_id, "instance started");
         Ok(OciInstance {
             id: spec.instance_id,
@@ -478,8 +469,8 @@ impl OciExecutor {
             runtime: self.runtime.clone(),
             cgroups: self.cgroups.clone(),
             bundle,
-            child,
-            output: Some(rx),
+            process: Some(process),
+            output: Some(output),
             status: None,
             stats: None,
             peak_file: std::sync::OnceLock::new(),

@@ -56,6 +56,36 @@ impl Runtime {
         cmd
     }
 
+    /// The runtime and the arguments of a detached `run` of a bundle (the
+    /// container's init pid goes to `pid_file`), with the runtime's own
+    /// log in `log`. Run under [`crate::reaper`].
+    pub(crate) fn run_detached_args(
+        &self,
+        bundle: &Path,
+        id: &str,
+        log: &Path,
+        pid_file: &Path,
+    ) -> Vec<std::ffi::OsString> {
+        [
+            "--root".as_ref(),
+            self.root.as_os_str(),
+            "--log".as_ref(),
+            log.as_os_str(),
+            "--log-format".as_ref(),
+            "json".as_ref(),
+            "run".as_ref(),
+            "--detach".as_ref(),
+            "--pid-file".as_ref(),
+            pid_file.as_os_str(),
+            "--bundle".as_ref(),
+            bundle.as_os_str(),
+            id.as_ref(),
+        ]
+        .into_iter()
+        .map(std::ffi::OsStr::to_os_string)
+        .collect()
+    }
+
     async fn output(&self, args: &[&str]) -> Result<Output, String> {
         let mut cmd = self.command();
         cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());

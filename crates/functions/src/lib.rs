@@ -8,6 +8,7 @@
 //! (instances come through [`Sandbox`]).
 
 pub mod code;
+mod instance_log;
 pub mod model;
 mod pool;
 mod service;
@@ -101,9 +102,40 @@ pub struct SandboxSpec {
     pub handler: Option<String>,
 }
 
-/// An instance's output lines (stdout and stderr), in the order it
-/// printed them; ends when the instance's output ends.
-pub type OutputStream = futures::stream::BoxStream<'static, OutputLine>;
+/// An instance's output lines (stdout and stderr), in the order they are
+/// read; ends when the instance's output ends.
+///
+/// One task waits for lines ([`InstanceOutput::poll_line`]) while the
+/// invoking task takes what is ready at the start and end of an invocation
+/// ([`InstanceOutput::try_line`]) without disturbing that wait.
+pub trait InstanceOutput: Send + 'static {
+    /// The next line, waking `cx` when one may be ready; `None` at the end.
+    fn poll_line(&mut self, cx: &mut std::task::Context<'_>)
+        -> std::task::Poll<Option<OutputLine>>;
+    /// A line that is ready now. Never registers for a wake-up.
+    fn try_line(&mut self) -> TryLine;
+    /// Whether [`TryLine::Empty`] proves that every line printed before
+    /// the call was handed out (the instance writes straight into pipes
+    /// this reads). If not, a line printed just before an answer may still
+    /// be on its way, and the log waits for the output to pause before it
+    /// cuts a tail.
+    fn is_immediate(&self) -> bool {
+        false
+    }
+}
+
+/// What [`InstanceOutput::try_line`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TryLine {
+    Line(OutputLine),
+    /// Nothing ready now.
+    Empty,
+    /// The output has ended.
+    Ended,
+}
+
+/// An instance's output, boxed.
+pub type OutputStream = Box<dyn InstanceOutput>;
 
 /// One running instance of a sandbox.
 #[async_trait::async_trait]

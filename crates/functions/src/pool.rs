@@ -6,21 +6,19 @@
 //! An instance is a sandbox (the executor's process) plus its own Runtime
 //! API listener. Each instance has one owning task that watches the
 //! process; the invoke path talks to it over channels. Each instance also
-//! has one log writer task: the function's output and the platform's
-//! `START`/`END`/`REPORT` lines go through it, in order, to the log stream.
+//! has its log stream ([`InstanceLog`]): the function's output and the
+//! platform's `START`/`END`/`REPORT` lines, in order.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::{FutureExt, StreamExt};
 use runtime_api::{InstanceEvent, RuntimeApi, RuntimeApiConfig};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::{
-    ExitInfo, FunctionConfig, OutputStream, ResolvedImage, Sandbox, SandboxInstance, SandboxSpec,
-};
+use crate::instance_log::InstanceLog;
+use crate::{ExitInfo, FunctionConfig, ResolvedImage, Sandbox, SandboxInstance, SandboxSpec};
 
 #[derive(Debug, Clone)]
 pub struct PoolConfig {
@@ -57,56 +55,7 @@ pub(crate) enum AcquireError {
         log_tail: String,
         /// The failed instance's log stream, for the invocation's
         /// `START`/`END`/`REPORT` lines (none if it never opened).
-        log: Option<LogHandle>,
-    },
-}
-
-/// Writes platform lines to one instance's log stream.
-#[derive(Clone)]
-pub(crate) struct LogHandle(mpsc::Sender<LogCmd>);
-
-impl std::fmt::Debug for LogHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LogHandle")
-    }
-}
-
-impl LogHandle {
-    pub async fn line(&self, line: String) {
-        let _ = self.0.send(LogCmd::Line(line)).await;
-    }
-}
-
-/// Bytes of log kept for `X-Amz-Log-Result`.
-const TAIL_BYTES: usize = 4096;
-/// Output the instance printed is taken as logged once none arrived for
-/// this long…
-const OUTPUT_QUIET: Duration = Duration::from_millis(10);
-/// …or after this long in all (a function whose background task prints
-/// without pause).
-const OUTPUT_SETTLE_MAX: Duration = Duration::from_millis(500);
-/// Output lines logged before a platform line, at most, when they are
-/// already waiting (so that a chatty function cannot hold up `END`).
-const OUTPUT_BATCH: usize = 1024;
-
-enum LogCmd {
-    /// A platform line (`START`, `END`, `REPORT`, …).
-    Line(String),
-    /// Several, in order (one hand-off instead of one per line).
-    Lines(Vec<String>),
-    /// Start collecting the tail of a new invocation with this line.
-    BeginTailWith(String),
-    /// The instance's output, once it runs.
-    Output(OutputStream),
-    /// Start collecting the tail of a new invocation.
-    BeginTail,
-    /// Hand back the collected tail.
-    TakeTail(oneshot::Sender<String>),
-    /// Answer once the output printed so far is logged (see
-    /// [`Instance::settle_output`]).
-    Settle {
-        ended: bool,
-        done: oneshot::Sender<()>,
+        log: Option<InstanceLog>,
     },
 }
 
@@ -121,7 +70,7 @@ pub(crate) struct Instance {
     pub runtime: RuntimeApi,
     cmd: mpsc::Sender<InstanceCmd>,
     pub exited: watch::Receiver<Option<ExitInfo>>,
-    log: mpsc::Sender<LogCmd>,
+    pub log: InstanceLog,
     memory_probe: Option<crate::MemoryProbe>,
     /// Set for the first invocation after a cold start.
     pub init_duration: Option<Duration>,
@@ -129,42 +78,6 @@ pub(crate) struct Instance {
 }
 
 impl Instance {
-    pub async fn log(&self, line: String) {
-        let _ = self.log.send(LogCmd::Line(line)).await;
-    }
-
-    /// Starts a new invocation's tail with its first line.
-    pub async fn begin_tail_with(&self, line: String) {
-        let _ = self.log.send(LogCmd::BeginTailWith(line)).await;
-    }
-
-    pub async fn log_lines(&self, lines: Vec<String>) {
-        let _ = self.log.send(LogCmd::Lines(lines)).await;
-    }
-
-    pub async fn take_tail(&self) -> String {
-        let (tx, rx) = oneshot::channel();
-        if self.log.send(LogCmd::TakeTail(tx)).await.is_err() {
-            return String::new();
-        }
-        rx.await.unwrap_or_default()
-    }
-
-    /// Waits until the lines the instance printed so far are in its log.
-    ///
-    /// The function's output travels through a pipe and the executor's
-    /// reader, so a line it printed just before it answered may still be
-    /// on its way when the answer is in, and a burst of output may still
-    /// be queued. With `ended` (the process exited) this waits for the end
-    /// of the output; otherwise until no line has come for
-    /// [`OUTPUT_QUIET`]. Either way for at most [`OUTPUT_SETTLE_MAX`].
-    pub async fn settle_output(&self, ended: bool) {
-        let (done, settled) = oneshot::channel();
-        if self.log.send(LogCmd::Settle { ended, done }).await.is_ok() {
-            let _ = settled.await;
-        }
-    }
-
     pub async fn max_memory_mb(&self) -> u64 {
         if let Some(bytes) = self.memory_probe.as_ref().and_then(|probe| probe()) {
             return bytes.div_ceil(1024 * 1024);
@@ -505,7 +418,7 @@ impl Pool {
         let started = Instant::now();
         let id = uuid::Uuid::new_v4().simple().to_string();
         let stream = self.stream_name(&id);
-        let log = spawn_log_writer(self.log_path(&stream));
+        let log = InstanceLog::open(&self.log_path(&stream)).await;
         let init_failed = |error_type: &str, message: String| AcquireError::InitFailed {
             error_type: error_type.to_string(),
             message,
@@ -534,7 +447,7 @@ impl Pool {
             runtime: self.config.runtime.clone(),
             handler: handler.clone(),
         };
-        let _ = log.send(LogCmd::BeginTail).await;
+        log.begin_tail();
         let mut sandbox = match self.sandbox.start(spec).await {
             Ok(s) => s,
             Err(e) => {
@@ -546,7 +459,7 @@ impl Pool {
             }
         };
         if let Some(output) = sandbox.take_output() {
-            let _ = log.send(LogCmd::Output(output)).await;
+            log.follow(output);
         }
         let memory_probe = sandbox.memory_probe();
         let (cmd_tx, cmd_rx) = mpsc::channel(4);
@@ -593,8 +506,8 @@ impl Pool {
                 None,
             ),
         };
-        let log_tail = instance.take_tail().await;
-        let log = LogHandle(instance.log.clone());
+        let log_tail = instance.log.tail();
+        let log = instance.log.clone();
         instance.kill().await;
         Err(AcquireError::InitFailed {
             error_type: failure.0,
@@ -654,188 +567,6 @@ pub fn log_stream_path(
         .join(region)
         .join(enc(group))
         .join(format!("{}.log", enc(stream)))
-}
-
-/// The single writer of an instance's log stream: the function's output
-/// and the platform's lines, in order. Lines are stored as
-/// `<epoch ms>\t<line>`; the tail of the current invocation is kept for
-/// `X-Amz-Log-Result`.
-fn spawn_log_writer(path: PathBuf) -> mpsc::Sender<LogCmd> {
-    let (tx, mut rx) = mpsc::channel::<LogCmd>(1024);
-    tokio::spawn(async move {
-        let mut log = LogWriter::open(&path).await;
-        let mut output: Option<OutputStream> = None;
-        loop {
-            let cmd = tokio::select! {
-                line = next_line(&mut output) => {
-                    match line {
-                        Some(line) => log.line(&line).await,
-                        None => output = None,
-                    }
-                    log.flush_if_idle(&mut output, &rx).await;
-                    continue;
-                }
-                cmd = rx.recv() => cmd,
-            };
-            let Some(cmd) = cmd else { break };
-            // Output already waiting was printed before this command was sent.
-            log.drain_ready(&mut output, OUTPUT_BATCH).await;
-            match cmd {
-                LogCmd::Line(line) => log.line(&line).await,
-                LogCmd::Lines(lines) => {
-                    for line in lines {
-                        log.line(&line).await;
-                    }
-                }
-                LogCmd::BeginTailWith(line) => {
-                    log.tail.clear();
-                    log.line(&line).await;
-                }
-                LogCmd::Output(stream) => output = Some(stream),
-                LogCmd::BeginTail => log.tail.clear(),
-                LogCmd::TakeTail(reply) => {
-                    let start =
-                        floor_char_boundary(&log.tail, log.tail.len().saturating_sub(TAIL_BYTES));
-                    let _ = reply.send(log.tail[start..].to_string());
-                }
-                LogCmd::Settle { ended, done } => {
-                    log.settle(&mut output, ended).await;
-                    let _ = done.send(());
-                }
-            }
-            log.flush_if_idle(&mut output, &rx).await;
-        }
-        // The instance is gone; log what it printed last.
-        if let Some(stream) = output.as_mut() {
-            let deadline = tokio::time::Instant::now() + OUTPUT_SETTLE_MAX;
-            while let Ok(Some(line)) = tokio::time::timeout_at(deadline, stream.next()).await {
-                log.line(&line.line).await;
-            }
-        }
-        log.flush().await;
-    });
-    tx
-}
-
-/// The next output line; pending forever without output, `None` at its end.
-async fn next_line(output: &mut Option<OutputStream>) -> Option<String> {
-    match output.as_mut() {
-        Some(stream) => stream.next().await.map(|l| l.line),
-        None => std::future::pending().await,
-    }
-}
-
-/// Writes a log stream. Lines go to a buffer and reach the file in one
-/// `write` when the writer is idle: a write of a few hundred bytes to the
-/// page cache is cheaper done in place than handed to a blocking thread.
-struct LogWriter {
-    file: Option<std::io::BufWriter<std::fs::File>>,
-    tail: String,
-    dirty: bool,
-}
-
-impl LogWriter {
-    async fn open(path: &std::path::Path) -> LogWriter {
-        let owned = path.to_path_buf();
-        let file = tokio::task::spawn_blocking(move || {
-            if let Some(dir) = owned.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&owned)
-        })
-        .await
-        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-        if let Err(e) = &file {
-            tracing::warn!(path = %path.display(), error = %e, "cannot open the log stream");
-        }
-        LogWriter {
-            file: file
-                .ok()
-                .map(|f| std::io::BufWriter::with_capacity(64 * 1024, f)),
-            tail: String::new(),
-            dirty: false,
-        }
-    }
-
-    async fn line(&mut self, line: &str) {
-        use std::io::Write;
-        let now = time::OffsetDateTime::now_utc();
-        let ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
-        if let Some(f) = self.file.as_mut() {
-            let _ = writeln!(f, "{ms}\t{line}");
-            self.dirty = true;
-        }
-        self.tail.push_str(line);
-        self.tail.push('\n');
-        if self.tail.len() > 4 * TAIL_BYTES {
-            let cut = floor_char_boundary(&self.tail, self.tail.len() - TAIL_BYTES);
-            self.tail.drain(..cut);
-        }
-    }
-
-    /// Logs up to `max` output lines that are ready now.
-    async fn drain_ready(&mut self, output: &mut Option<OutputStream>, max: usize) {
-        for _ in 0..max {
-            let Some(stream) = output.as_mut() else {
-                return;
-            };
-            match stream.next().now_or_never() {
-                Some(Some(line)) => self.line(&line.line).await,
-                Some(None) => *output = None,
-                None => return,
-            }
-        }
-    }
-
-    /// Logs output until it ends (`ended`) or pauses for [`OUTPUT_QUIET`],
-    /// for at most [`OUTPUT_SETTLE_MAX`].
-    async fn settle(&mut self, output: &mut Option<OutputStream>, ended: bool) {
-        let deadline = tokio::time::Instant::now() + OUTPUT_SETTLE_MAX;
-        while let Some(stream) = output.as_mut() {
-            let until = if ended {
-                deadline
-            } else {
-                (tokio::time::Instant::now() + OUTPUT_QUIET).min(deadline)
-            };
-            match tokio::time::timeout_at(until, stream.next()).await {
-                Ok(Some(line)) => self.line(&line.line).await,
-                Ok(None) => *output = None,
-                Err(_) => return,
-            }
-        }
-    }
-
-    /// Writes buffered lines out once no command is waiting (output that
-    /// is ready now is logged first).
-    async fn flush_if_idle(
-        &mut self,
-        output: &mut Option<OutputStream>,
-        rx: &mpsc::Receiver<LogCmd>,
-    ) {
-        if !self.dirty || !rx.is_empty() {
-            return;
-        }
-        self.drain_ready(output, OUTPUT_BATCH).await;
-        self.flush().await;
-    }
-
-    async fn flush(&mut self) {
-        use std::io::Write;
-        if let Some(f) = self.file.as_mut() {
-            let _ = f.flush();
-        }
-        self.dirty = false;
-    }
-}
-
-fn floor_char_boundary(s: &str, mut i: usize) -> usize {
-    while i > 0 && !s.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
 }
 
 /// The owning task of a sandbox instance: watches it end, kills it on

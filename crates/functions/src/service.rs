@@ -1448,7 +1448,7 @@ impl Functions {
                     tail.push('\n');
                     // Also in the log stream, after what the runtime printed.
                     if let Some(log) = &log {
-                        log.line(line).await;
+                        log.line(&line);
                     }
                 }
                 return Ok(InvokeResult {
@@ -1461,11 +1461,10 @@ impl Functions {
             }
         };
         tracing::debug!(function = %config.name, version = %config.version, instance = %inst.id, request_id = %req.request_id, cold = inst.init_duration.is_some(), "invoke");
-        inst.begin_tail_with(format!(
+        inst.log.begin_invocation(&format!(
             "START RequestId: {} Version: {}",
             req.request_id, config.version
-        ))
-        .await;
+        ));
         let started = Instant::now();
         let deadline = std::time::SystemTime::now() + Duration::from_secs(config.timeout_s.into());
         let invocation = Invocation {
@@ -1553,16 +1552,15 @@ impl Functions {
         };
         // Lines printed before the answer (or the crash) belong before END.
         if req.tail_log || !healthy {
-            inst.settle_output(ended).await;
+            inst.log.settle(ended).await;
         }
         if status_note.is_some_and(|(s, _)| s == "timeout") {
-            inst.log(format!(
+            inst.log.line(&format!(
                 "{} {} Task timed out after {:.2} seconds",
                 aws_now(),
                 req.request_id,
                 timeout.as_secs_f64()
-            ))
-            .await;
+            ));
         }
         let ms = duration.as_secs_f64() * 1000.0;
         let mut report = format!(
@@ -1581,13 +1579,10 @@ impl Functions {
         if let Some((status, error_type)) = status_note {
             report.push_str(&format!("\tStatus: {status}\tError Type: {error_type}"));
         }
-        inst.log_lines(vec![format!("END RequestId: {}", req.request_id), report])
-            .await;
-        let tail = if req.tail_log {
-            Some(inst.take_tail().await)
-        } else {
-            None
-        };
+        let tail = inst.log.end_invocation(
+            &[format!("END RequestId: {}", req.request_id), report],
+            req.tail_log,
+        );
         pool.release(inst, healthy).await;
         Ok(InvokeResult {
             status: 200,

@@ -11,9 +11,10 @@ use executor_oci::{
     OciInstance,
 };
 use functions::{
-    ExitInfo, OutputLine, OutputStream, ResolvedImage, Sandbox, SandboxInstance, SandboxSpec,
+    ExitInfo, InstanceOutput, OutputLine, OutputStream, ResolvedImage, Sandbox, SandboxInstance,
+    SandboxSpec, TryLine,
 };
-use futures::StreamExt;
+use futures::Stream;
 use tokio::sync::OnceCell;
 
 pub(crate) struct OciSandbox {
@@ -137,14 +138,8 @@ fn exit_info(e: executor_oci::ExitInfo) -> ExitInfo {
 #[async_trait::async_trait]
 impl SandboxInstance for OciSandboxInstance {
     fn take_output(&mut self) -> Option<OutputStream> {
-        // Read straight from the executor's channel (no task in between),
-        // so that lines waiting there are visible to the log writer.
-        let mut from = self.instance.take_output()?;
-        let lines = futures::stream::poll_fn(move |cx| {
-            from.poll_recv(cx)
-                .map(|l| l.map(|l| OutputLine { line: l.line }))
-        });
-        Some(lines.boxed())
+        // Read straight from the instance's pipes (no task in between).
+        Some(Box::new(OciOutput(self.instance.take_output()?)))
     }
 
     async fn wait(&mut self) -> ExitInfo {
@@ -162,5 +157,68 @@ impl SandboxInstance for OciSandboxInstance {
     fn memory_probe(&self) -> Option<functions::MemoryProbe> {
         let probe = self.instance.memory_probe()?;
         Some(std::sync::Arc::new(probe))
+    }
+}
+
+/// The oci executor's output: read from the instance's pipes, immediate.
+struct OciOutput(executor_oci::Output);
+
+impl InstanceOutput for OciOutput {
+    fn poll_line(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<OutputLine>> {
+        std::pin::Pin::new(&mut self.0)
+            .poll_next(cx)
+            .map(|l| l.map(|l| OutputLine { line: l.line }))
+    }
+
+    fn try_line(&mut self) -> TryLine {
+        match self.0.try_recv() {
+            Ok(l) => TryLine::Line(OutputLine { line: l.line }),
+            Err(executor_oci::TryRecvError::Empty) => TryLine::Empty,
+            Err(executor_oci::TryRecvError::Disconnected) => TryLine::Ended,
+        }
+    }
+
+    fn is_immediate(&self) -> bool {
+        true
+    }
+}
+
+/// An executor's output channel as an [`InstanceOutput`] (not immediate:
+/// the executor's reader sits between the instance and the channel).
+pub(crate) struct ChannelOutput<T> {
+    rx: tokio::sync::mpsc::Receiver<T>,
+    line: fn(T) -> String,
+}
+
+impl<T> ChannelOutput<T> {
+    pub(crate) fn new(rx: tokio::sync::mpsc::Receiver<T>, line: fn(T) -> String) -> Self {
+        ChannelOutput { rx, line }
+    }
+}
+
+impl<T: Send + 'static> InstanceOutput for ChannelOutput<T> {
+    fn poll_line(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<OutputLine>> {
+        self.rx.poll_recv(cx).map(|l| {
+            l.map(|l| OutputLine {
+                line: (self.line)(l),
+            })
+        })
+    }
+
+    fn try_line(&mut self) -> TryLine {
+        use tokio::sync::mpsc::error::TryRecvError;
+        match self.rx.try_recv() {
+            Ok(l) => TryLine::Line(OutputLine {
+                line: (self.line)(l),
+            }),
+            Err(TryRecvError::Empty) => TryLine::Empty,
+            Err(TryRecvError::Disconnected) => TryLine::Ended,
+        }
     }
 }

@@ -15,10 +15,7 @@ use std::sync::Arc;
 use executor_docker::{
     DockerExecutor, DockerExecutorConfig, DockerInstance, ImageRef, InstanceSpec, RegistryAuth,
 };
-use functions::{
-    ExitInfo, OutputLine, OutputStream, ResolvedImage, Sandbox, SandboxInstance, SandboxSpec,
-};
-use futures::StreamExt;
+use functions::{ExitInfo, OutputStream, ResolvedImage, Sandbox, SandboxInstance, SandboxSpec};
 use tokio::sync::OnceCell;
 
 /// How long the registry token a pull carries stays valid.
@@ -198,13 +195,12 @@ fn exit_info(e: executor_docker::ExitInfo) -> ExitInfo {
 impl SandboxInstance for DockerSandboxInstance {
     fn take_output(&mut self) -> Option<OutputStream> {
         // Straight from the executor's channel, so that lines waiting
-        // there are visible to the log writer.
-        let mut from = self.instance.take_output()?;
-        let lines = futures::stream::poll_fn(move |cx| {
-            from.poll_recv(cx)
-                .map(|l| l.map(|l| OutputLine { line: l.line }))
-        });
-        Some(lines.boxed())
+        // there are visible to the log at once.
+        let from = self.instance.take_output()?;
+        Some(Box::new(crate::sandbox::ChannelOutput::new(
+            from,
+            |l: executor_docker::OutputLine| l.line,
+        )))
     }
 
     async fn wait(&mut self) -> ExitInfo {

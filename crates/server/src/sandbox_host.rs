@@ -15,10 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use executor_host::{ExitStatus, HostExecutor, HostExecutorConfig, HostInstance, ProcessSpec};
-use functions::{
-    ExitInfo, OutputLine, OutputStream, ResolvedImage, Sandbox, SandboxInstance, SandboxSpec,
-};
-use futures::StreamExt;
+use functions::{ExitInfo, OutputStream, ResolvedImage, Sandbox, SandboxInstance, SandboxSpec};
 use tokio::sync::OnceCell;
 
 /// What the Python check runs: the interpreter's own path, if the runtime
@@ -210,13 +207,12 @@ fn exit_info(status: ExitStatus) -> ExitInfo {
 impl SandboxInstance for HostSandboxInstance {
     fn take_output(&mut self) -> Option<OutputStream> {
         // Straight from the executor's channel, so that lines waiting
-        // there are visible to the log writer.
-        let mut from = self.instance.take_output()?;
-        let lines = futures::stream::poll_fn(move |cx| {
-            from.poll_recv(cx)
-                .map(|l| l.map(|l| OutputLine { line: l.line }))
-        });
-        Some(lines.boxed())
+        // there are visible to the log at once.
+        let from = self.instance.take_output()?;
+        Some(Box::new(crate::sandbox::ChannelOutput::new(
+            from,
+            |l: executor_host::OutputLine| l.line,
+        )))
     }
 
     async fn wait(&mut self) -> ExitInfo {

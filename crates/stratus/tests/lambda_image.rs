@@ -1085,6 +1085,71 @@ fn the_log_tail_is_the_last_4_kb() {
     );
 }
 
+/// What a function prints before it answers is logged between that
+/// invocation's START and END, also without `--log-type Tail` (nothing
+/// waits for the output to pause: the instance writes into the server's
+/// pipes directly).
+#[test]
+fn output_lands_inside_its_invocation() {
+    let s = Stratus::start();
+    s.create_repository("app");
+    s.push_image("app", "latest", &[]);
+    s.create_active("f", &s.local_uri("app", "latest"), &[]);
+    let mut ids = Vec::new();
+    for i in 0..40 {
+        let prints = i % 10 == 9;
+        let payload = if prints {
+            json!({"action": "print", "lines": 300})
+        } else {
+            echo(i)
+        };
+        let r = s.send(
+            s.http
+                .post(s.server.url("/2015-03-31/functions/f/invocations"))
+                .body(payload.to_string()),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        let id = r
+            .header("x-amzn-requestid")
+            .expect("request id")
+            .to_string();
+        ids.push((id, prints));
+    }
+    let last = &ids[ids.len() - 1].0;
+    let log = poll_until(Duration::from_secs(30), || {
+        let log = s.function_log("f");
+        log.contains(&format!("REPORT RequestId: {last}\t"))
+            .then_some(log)
+    });
+    let lines: Vec<&str> = log.lines().collect();
+    let at = |want: &str| {
+        lines
+            .iter()
+            .position(|l| *l == want)
+            .unwrap_or_else(|| panic!("no line {want:?} in\n{log}"))
+    };
+    for (id, prints) in &ids {
+        let start = at(&format!("START RequestId: {id} Version: $LATEST"));
+        let end = at(&format!("END RequestId: {id}"));
+        assert!(start < end, "{log}");
+        let inside = &lines[start + 1..end];
+        if *prints {
+            let expected: Vec<String> = (0..300)
+                .map(|k| format!("line {k} of the test function's output"))
+                .collect();
+            assert!(
+                inside == expected,
+                "invocation {id}: {} lines inside, first {:?}, last {:?}",
+                inside.len(),
+                inside.first(),
+                inside.last()
+            );
+        } else {
+            assert_eq!(inside, [format!("echo request {id}")], "invocation {id}");
+        }
+    }
+}
+
 /// A runtime that never asks for work fails the invocation after the init
 /// timeout (10 s), and its instance is stopped.
 #[test]
