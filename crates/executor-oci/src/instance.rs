@@ -217,13 +217,25 @@ impl OciInstance {
     }
 
     /// A reader of the peak memory use that works from any thread (it
-    /// holds its own handle on the cgroup's file); `None` without a
-    /// memory cgroup. It reads `None` once the cgroup is gone.
+    /// holds its own handle on the cgroup's file, opened on first use: the
+    /// runtime creates the cgroup after [`crate::OciExecutor::start`]
+    /// returns); `None` without a memory cgroup. It reads `None` once the
+    /// cgroup is gone.
     pub fn memory_probe(&self) -> Option<impl Fn() -> Option<u64> + Send + Sync + 'static> {
         use std::os::unix::fs::FileExt;
-        let dir = self.cgroup_dir.as_ref()?;
-        let file = std::fs::File::open(dir.join(self.cgroups.peak_file_name()?)).ok()?;
+        let path = self
+            .cgroup_dir
+            .as_ref()?
+            .join(self.cgroups.peak_file_name()?);
+        let file = std::sync::OnceLock::new();
         Some(move || {
+            let file = match file.get() {
+                Some(file) => file,
+                None => {
+                    let opened = std::fs::File::open(&path).ok()?;
+                    file.get_or_init(|| opened)
+                }
+            };
             let mut buf = [0u8; 32];
             let n = file.read_at(&mut buf, 0).ok()?;
             std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()

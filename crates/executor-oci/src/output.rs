@@ -124,6 +124,8 @@ impl Output {
         progressed
     }
 
+    /// Waits through the reactor: a pipe is read when it is known to be
+    /// readable, and its readiness cleared when the read finds nothing.
     fn poll_line(&mut self, cx: &mut Context<'_>) -> Poll<Option<OutputLine>> {
         loop {
             if let Some(line) = self.ready.pop_front() {
@@ -132,22 +134,44 @@ impl Output {
             if self.pipes.iter().all(Option::is_none) {
                 return Poll::Ready(None);
             }
-            if self.read_now() {
-                continue;
-            }
-            // Nothing to read: ask to be woken, unless readiness is stale.
-            let mut stale = false;
-            for pipe in self.pipes.iter_mut().flatten() {
-                match pipe.fd.poll_read_ready(cx) {
-                    Poll::Ready(Ok(mut guard)) => {
-                        guard.clear_ready();
-                        stale = true;
+            let mut progressed = false;
+            for slot in &mut self.pipes {
+                let Some(pipe) = slot.as_mut() else { continue };
+                let mut guard = match pipe.fd.poll_read_ready(cx) {
+                    Poll::Pending => continue,
+                    Poll::Ready(Ok(guard)) => guard,
+                    Poll::Ready(Err(_)) => {
+                        pipe.finish(&mut self.ready, self.max_line);
+                        *slot = None;
+                        progressed = true;
+                        continue;
                     }
-                    Poll::Ready(Err(_)) => stale = true,
-                    Poll::Pending => {}
+                };
+                match read(guard.get_inner(), &mut self.chunk) {
+                    Ok(0) => {
+                        drop(guard);
+                        pipe.finish(&mut self.ready, self.max_line);
+                        *slot = None;
+                    }
+                    Ok(n) => {
+                        drop(guard);
+                        pipe.take(&self.chunk[..n], &mut self.ready, self.max_line);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        // Stale readiness: cleared, then polled again (which
+                        // registers the wake-up).
+                        guard.clear_ready();
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => {
+                        drop(guard);
+                        pipe.finish(&mut self.ready, self.max_line);
+                        *slot = None;
+                    }
                 }
+                progressed = true;
             }
-            if !stale {
+            if !progressed {
                 return Poll::Pending;
             }
         }

@@ -479,3 +479,32 @@ async fn duplicate_and_invalid_instances_are_refused() {
     assert!(err.to_string().contains("instance id"), "{err}");
     first.kill().await;
 }
+
+/// The memory probe is taken right after `start` (before the runtime has
+/// created the cgroup) and still reads the peak once the instance runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_memory_probe_taken_at_start_reads_the_peak() {
+    if !runc_usable() {
+        return;
+    }
+    let f = Fixture::new().await;
+    let mut instance = f
+        .executor
+        .start(f.sh("echo up; sleep 1000"))
+        .await
+        .expect("start");
+    let probe = instance.memory_probe().expect("a memory cgroup");
+    let mut rx = instance.take_output().expect("output");
+    let line = tokio::time::timeout(DEADLINE, rx.recv())
+        .await
+        .expect("up")
+        .expect("up");
+    assert_eq!(line.line, "up");
+    let peak = probe().expect("the probe reads the peak");
+    assert!(peak > 0, "{peak}");
+    assert_eq!(
+        Some(peak).map(|p| p > 0),
+        instance.max_memory_used_bytes().map(|p| p > 0)
+    );
+    instance.kill().await;
+}

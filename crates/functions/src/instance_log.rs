@@ -4,10 +4,11 @@
 //!
 //! The state sits behind a short lock. A task per instance logs the output
 //! as it comes; the invoking task writes `START` and `END`/`REPORT` itself,
-//! after taking the output that is ready at that moment: with immediate
-//! output (see [`crate::InstanceOutput::is_immediate`]) that is everything
-//! the function printed before, so its lines land between its invocation's
-//! `START` and `END`, with no hand-off to another task on the invoke path.
+//! `END` after taking the output that is ready at that moment: with
+//! immediate output (see [`crate::InstanceOutput::is_immediate`]) that is
+//! everything the function printed before its answer, so its lines land
+//! between its invocation's `START` and `END`, with no hand-off to another
+//! task on the invoke path.
 //!
 //! Lines are stored as `<epoch ms>\t<line>`; they reach the file in one
 //! `write` at the end of an invocation, and otherwise at most
@@ -140,11 +141,12 @@ impl InstanceLog {
         self.state().tail.clear();
     }
 
-    /// Starts an invocation: what is ready now belongs before it; the tail
-    /// starts with `line` (its `START`).
+    /// Starts an invocation; the tail starts with `line` (its `START`).
+    /// Output not logged yet stays after it: it was printed after the
+    /// previous answer, and Lambda, which freezes an instance between
+    /// invocations, shows such lines in the next invocation too.
     pub(crate) fn begin_invocation(&self, line: &str) {
         let mut state = self.state();
-        state.take_ready();
         state.tail.clear();
         state.invoking = true;
         state.write(line);
@@ -416,7 +418,7 @@ mod tests {
         let fed = Fed::default();
         fed.push(Some("init line"));
         log.follow(Box::new(FedOutput(fed.lines.clone())));
-        // Printed before the invocation starts: before START.
+        last_line_becomes(&path, "init line").await;
         log.begin_invocation("START 1");
         // A running invocation's START reaches the file by itself.
         last_line_becomes(&path, "START 1").await;

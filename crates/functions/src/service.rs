@@ -3,6 +3,7 @@
 //! invoke path through the pools.
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -1329,13 +1330,12 @@ impl Functions {
                 log_tail: None,
             });
         }
-        // The invocation runs in its own task: a caller that disconnects
-        // must not cancel it half-way (the instance would be dropped
-        // without going back to its pool), and Lambda lets it finish too.
+        // The invocation runs in the caller's task, but a caller that
+        // disconnects must not cancel it half-way (the instance would be
+        // dropped without going back to its pool), and Lambda lets it
+        // finish too: then the rest of it runs in a task of its own.
         let this = self.clone();
-        tokio::spawn(async move { this.run(&pool, &req).await })
-            .await
-            .map_err(|e| InvokeError::Internal(format!("the invocation task failed: {e}")))?
+        Detachable::new(async move { this.run(&pool, &req).await }).await
     }
 
     /// An asynchronous invocation: retried (twice by default) with
@@ -1594,6 +1594,58 @@ impl Functions {
     }
 }
 
+/// A future polled in the caller's task (no hand-off to another task);
+/// dropped before it completes, it finishes in a task of its own.
+struct Detachable<F: Future + Send + 'static>
+where
+    F::Output: Send,
+{
+    inner: Option<std::pin::Pin<Box<F>>>,
+}
+
+impl<F: Future + Send + 'static> Detachable<F>
+where
+    F::Output: Send,
+{
+    fn new(future: F) -> Self {
+        Detachable {
+            inner: Some(Box::pin(future)),
+        }
+    }
+}
+
+impl<F: Future + Send + 'static> Future for Detachable<F>
+where
+    F::Output: Send,
+{
+    type Output = F::Output;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let Some(inner) = self.inner.as_mut() else {
+            return std::task::Poll::Pending;
+        };
+        let output = std::task::ready!(inner.as_mut().poll(cx));
+        self.inner = None;
+        std::task::Poll::Ready(output)
+    }
+}
+
+impl<F: Future + Send + 'static> Drop for Detachable<F>
+where
+    F::Output: Send,
+{
+    fn drop(&mut self) {
+        if let (Some(rest), Ok(runtime)) =
+            (self.inner.take(), tokio::runtime::Handle::try_current())
+        {
+            runtime.spawn(rest);
+        }
+    }
+}
+
 enum Outcome {
     Done(InvokeOutcome),
     TimedOut,
@@ -1702,5 +1754,23 @@ mod tests {
             check_environment(&big),
             Err(FunctionError::InvalidParameter(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_dropped_detachable_future_finishes_in_a_task() {
+        let (go, wait) = tokio::sync::oneshot::channel::<()>();
+        let (done, finished) = tokio::sync::oneshot::channel();
+        let mut run = Detachable::new(async move {
+            let _ = wait.await;
+            let _ = done.send("finished");
+            1
+        });
+        // Started in the caller's task, then the caller goes away.
+        assert!(futures::poll!(&mut run).is_pending());
+        drop(run);
+        let _ = go.send(());
+        assert_eq!(finished.await, Ok("finished"));
+        // Completed in place, it is not run again.
+        assert_eq!(Detachable::new(async { 2 }).await, 2);
     }
 }
