@@ -8,6 +8,13 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
+
+/// mimalloc: the invoke path allocates many small short-lived buffers (HTTP
+/// heads, events, log lines); glibc malloc was ~8 % of the server's CPU under
+/// load (`bench/invoke.sh`, `perf`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use serde::Deserialize;
 
 mod run;
