@@ -118,6 +118,13 @@ impl OciInstance {
         self.output.take()
     }
 
+    /// Starts the process of an instance made by
+    /// [`crate::OciExecutor::create`] (a no-op error for one already
+    /// running). Returns once the runtime has started it.
+    pub async fn begin(&mut self) -> Result<(), String> {
+        self.runtime.start(&self.container_id).await
+    }
+
     /// Waits for the instance's process to end and removes the container.
     /// Cancel-safe and idempotent: later calls return the same answer.
     pub async fn wait(&mut self) -> ExitInfo {

@@ -391,6 +391,23 @@ impl OciExecutor {
     /// failure of the runtime to start the process (e.g. a missing
     /// executable) shows in [`ExitInfo::runtime_error`].
     pub async fn start(&self, spec: InstanceSpec) -> Result<OciInstance, StartError> {
+        self.launch(spec, false).await
+    }
+
+    /// Creates an instance without starting its process: everything
+    /// [`OciExecutor::start`] does except the last step, which
+    /// [`OciInstance::begin`] takes later (a `runc start`, about a quarter
+    /// of a `runc run`). The created container holds the runtime's parked
+    /// init process and nothing else.
+    pub async fn create(&self, spec: InstanceSpec) -> Result<OciInstance, StartError> {
+        self.launch(spec, true).await
+    }
+
+    async fn launch(
+        &self,
+        spec: InstanceSpec,
+        create_only: bool,
+    ) -> Result<OciInstance, StartError> {
         validate(&spec)?;
         let rootfs = self.prepare(&spec.image).await?;
         let (uid, gid) = match spec.user.as_deref().filter(|u| !u.is_empty()) {
@@ -440,7 +457,8 @@ impl OciExecutor {
             return Err(bundle_err(&bundle)(e));
         }
 
-        let args = self.runtime.run_detached_args(
+        let args = self.runtime.detached_args(
+            create_only,
             &bundle,
             &container_id,
             &bundle.join(RUNTIME_LOG),

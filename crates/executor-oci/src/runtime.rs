@@ -56,34 +56,42 @@ impl Runtime {
         cmd
     }
 
-    /// The runtime and the arguments of a detached `run` of a bundle (the
-    /// container's init pid goes to `pid_file`), with the runtime's own
-    /// log in `log`. Run under [`crate::reaper`].
-    pub(crate) fn run_detached_args(
+    /// The arguments of a detached `run` of a bundle, or of a `create`
+    /// (the container waits for [`Self::start`]); the container's init
+    /// pid goes to `pid_file`, the runtime's own log to `log`. Run under
+    /// [`crate::reaper`].
+    pub(crate) fn detached_args(
         &self,
+        create_only: bool,
         bundle: &Path,
         id: &str,
         log: &Path,
         pid_file: &Path,
     ) -> Vec<std::ffi::OsString> {
-        [
+        let verb: &[&std::ffi::OsStr] = if create_only {
+            &["create".as_ref()]
+        } else {
+            &["run".as_ref(), "--detach".as_ref()]
+        };
+        let head: [&std::ffi::OsStr; 6] = [
             "--root".as_ref(),
             self.root.as_os_str(),
             "--log".as_ref(),
             log.as_os_str(),
             "--log-format".as_ref(),
             "json".as_ref(),
-            "run".as_ref(),
-            "--detach".as_ref(),
-            "--pid-file".as_ref(),
-            pid_file.as_os_str(),
-            "--bundle".as_ref(),
-            bundle.as_os_str(),
-            id.as_ref(),
-        ]
-        .into_iter()
-        .map(std::ffi::OsStr::to_os_string)
-        .collect()
+        ];
+        head.into_iter()
+            .chain(verb.iter().copied())
+            .chain([
+                "--pid-file".as_ref(),
+                pid_file.as_os_str(),
+                "--bundle".as_ref(),
+                bundle.as_os_str(),
+                id.as_ref(),
+            ])
+            .map(std::ffi::OsStr::to_os_string)
+            .collect()
     }
 
     async fn output(&self, args: &[&str]) -> Result<Output, String> {
@@ -117,6 +125,11 @@ impl Runtime {
             out.status,
             stderr.trim()
         ))
+    }
+
+    /// Starts the process of a created container.
+    pub(crate) async fn start(&self, id: &str) -> Result<(), String> {
+        self.checked(&["start", id], false).await.map(drop)
     }
 
     /// Sends SIGKILL to the container's processes.

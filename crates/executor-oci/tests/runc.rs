@@ -508,3 +508,39 @@ async fn the_memory_probe_taken_at_start_reads_the_peak() {
     );
     instance.kill().await;
 }
+
+/// A created instance runs nothing until `begin`; `begin` starts it, and
+/// a created instance that is never begun can be killed and removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_created_instance_starts_on_begin() {
+    if !runc_usable() {
+        return;
+    }
+    let f = Fixture::new().await;
+    let mut instance = f.executor.create(f.sh("echo began")).await.expect("create");
+    let mut rx = instance.take_output().expect("output");
+    // Created, not started: no output, the container is there.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), rx.recv())
+            .await
+            .is_err(),
+        "a created instance printed before begin"
+    );
+    assert_eq!(f.containers(), [instance.container_id()]);
+    let t = Instant::now();
+    instance.begin().await.expect("begin");
+    eprintln!("begin took {:?}", t.elapsed());
+    let line = tokio::time::timeout(DEADLINE, rx.recv())
+        .await
+        .expect("line")
+        .expect("line");
+    assert_eq!(line.line, "began");
+    let exit = instance.wait().await;
+    assert_eq!(exit.status, ExitStatus::Code(0), "{exit:?}");
+    assert!(f.containers().is_empty());
+
+    let mut parked = f.executor.create(f.sh("echo never")).await.expect("create");
+    let exit = parked.kill().await;
+    assert_ne!(exit.status, ExitStatus::Code(0), "{exit:?}");
+    assert!(f.containers().is_empty());
+}

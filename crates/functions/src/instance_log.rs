@@ -10,10 +10,10 @@
 //! between its invocation's `START` and `END`, with no hand-off to another
 //! task on the invoke path.
 //!
-//! Lines are stored as `<epoch ms>\t<line>`; they reach the file in one
-//! `write` at the end of an invocation, and otherwise at most
-//! [`FLUSH_DELAY`] after they were logged (a long invocation's `START` and
-//! output are visible while it runs).
+//! Lines are stored as `<epoch ms>\t<line>`; they reach the file at most
+//! [`FLUSH_DELAY`] after they were logged, in one `write` for whatever was
+//! logged meanwhile (a long invocation's `START` and output are visible
+//! while it runs; under load one `write` covers many invocations).
 
 use std::future::Future;
 use std::io::Write;
@@ -65,7 +65,7 @@ struct State {
     file: Option<std::io::BufWriter<std::fs::File>>,
     tail: String,
     dirty: bool,
-    /// Between `START` and `END`: the end of the invocation flushes.
+    /// Between `START` and `END`.
     invoking: bool,
     /// The following task will flush within [`FLUSH_DELAY`].
     flush_armed: bool,
@@ -154,8 +154,9 @@ impl InstanceLog {
     }
 
     /// Ends an invocation with `lines` (its `END` and `REPORT`), after the
-    /// output printed before them, and writes the stream out. Returns the
-    /// tail when asked.
+    /// output printed before them. The stream is written out within
+    /// [`FLUSH_DELAY`] (under load, one `write` for many invocations).
+    /// Returns the tail when asked.
     pub(crate) fn end_invocation(&self, lines: &[String], tail: bool) -> Option<String> {
         let mut state = self.state();
         state.take_ready();
@@ -163,7 +164,12 @@ impl InstanceLog {
             state.write(line);
         }
         state.invoking = false;
-        state.flush();
+        if state.output.is_some() {
+            state.arm_flush();
+        } else {
+            // Nobody follows the output any more: write it out now.
+            state.flush();
+        }
         tail.then(|| state.tail_text())
     }
 
@@ -429,6 +435,7 @@ mod tests {
             tail.as_deref(),
             Some("START 1\nduring 1\nalso during 1\nEND 1\nREPORT 1\n")
         );
+        last_line_becomes(&path, "REPORT 1").await;
         assert_eq!(
             file_lines(&path),
             [

@@ -142,6 +142,10 @@ pub type OutputStream = Box<dyn InstanceOutput>;
 pub trait SandboxInstance: Send + Sync {
     /// Lines the instance prints (stdout and stderr), once.
     fn take_output(&mut self) -> Option<OutputStream>;
+    /// Starts the process of an instance made by [`Sandbox::create`].
+    async fn begin(&mut self) -> Result<(), String> {
+        Ok(())
+    }
     /// Waits for the instance to end.
     async fn wait(&mut self) -> ExitInfo;
     /// Stops the instance for good (idempotent).
@@ -172,6 +176,17 @@ pub trait Sandbox: Send + Sync + 'static {
     /// Makes the image ready to start quickly (unpacks it once).
     async fn prepare(&self, image: &ResolvedImage) -> Result<(), String>;
     async fn start(&self, spec: SandboxSpec) -> Result<Box<dyn SandboxInstance>, String>;
+    /// Whether [`Sandbox::create`] makes an instance ahead that only
+    /// [`SandboxInstance::begin`] starts (the pool then keeps one such
+    /// spare per function configuration, so that a cold start costs only
+    /// the begin).
+    fn creates_ahead(&self) -> bool {
+        false
+    }
+    /// Everything [`Sandbox::start`] does but starting the process.
+    async fn create(&self, spec: SandboxSpec) -> Result<Box<dyn SandboxInstance>, String> {
+        self.start(spec).await
+    }
 }
 
 /// The invoke entry point every surface uses (Invoke API, gateway,

@@ -95,25 +95,46 @@ impl Sandbox for OciSandbox {
     }
 
     async fn start(&self, spec: SandboxSpec) -> Result<Box<dyn SandboxInstance>, String> {
+        self.launch(spec, false).await
+    }
+
+    fn creates_ahead(&self) -> bool {
+        true
+    }
+
+    async fn create(&self, spec: SandboxSpec) -> Result<Box<dyn SandboxInstance>, String> {
+        self.launch(spec, true).await
+    }
+}
+
+impl OciSandbox {
+    async fn launch(
+        &self,
+        spec: SandboxSpec,
+        create_only: bool,
+    ) -> Result<Box<dyn SandboxInstance>, String> {
         let exec = self.executor().await?;
         let user = spec.image.user.clone();
-        let instance = exec
-            .start(InstanceSpec {
-                instance_id: spec.instance_id,
-                image: image_spec(&spec.image)?,
-                args: spec.argv,
-                env: spec.env,
-                working_dir: spec.working_dir,
-                user,
-                memory_limit_bytes: spec.memory_bytes,
-                tmp_size_bytes: spec.tmp_bytes,
-                read_only_dirs: spec
-                    .code_dir
-                    .map(|dir| vec![(dir, "/var/task".to_string())])
-                    .unwrap_or_default(),
-            })
-            .await
-            .map_err(|e| e.to_string())?;
+        let spec = InstanceSpec {
+            instance_id: spec.instance_id,
+            image: image_spec(&spec.image)?,
+            args: spec.argv,
+            env: spec.env,
+            working_dir: spec.working_dir,
+            user,
+            memory_limit_bytes: spec.memory_bytes,
+            tmp_size_bytes: spec.tmp_bytes,
+            read_only_dirs: spec
+                .code_dir
+                .map(|dir| vec![(dir, "/var/task".to_string())])
+                .unwrap_or_default(),
+        };
+        let instance = if create_only {
+            exec.create(spec).await
+        } else {
+            exec.start(spec).await
+        }
+        .map_err(|e| e.to_string())?;
         Ok(Box::new(OciSandboxInstance { instance }))
     }
 }
@@ -140,6 +161,10 @@ impl SandboxInstance for OciSandboxInstance {
     fn take_output(&mut self) -> Option<OutputStream> {
         // Read straight from the instance's pipes (no task in between).
         Some(Box::new(OciOutput(self.instance.take_output()?)))
+    }
+
+    async fn begin(&mut self) -> Result<(), String> {
+        self.instance.begin().await
     }
 
     async fn wait(&mut self) -> ExitInfo {
