@@ -79,6 +79,10 @@ pub struct OciInstance {
     /// The reaper of `runc run --detach` (see [`crate::reaper`]); it exits
     /// with the container's init.
     pub(crate) process: Option<Reaper>,
+    /// Made by `create`, not begun yet.
+    pub(crate) created_only: bool,
+    /// Read end of the reaper's runtime-exit pipe, held open.
+    pub(crate) _runtime_done: Option<std::os::fd::OwnedFd>,
     pub(crate) output: Option<Output>,
     pub(crate) status: Option<ExitStatus>,
     pub(crate) stats: Option<MemoryStats>,
@@ -119,9 +123,12 @@ impl OciInstance {
     }
 
     /// Starts the process of an instance made by
-    /// [`crate::OciExecutor::create`] (a no-op error for one already
-    /// running). Returns once the runtime has started it.
+    /// [`crate::OciExecutor::create`] (nothing to do for one made by
+    /// `start`, or already begun). Returns once the runtime has started it.
     pub async fn begin(&mut self) -> Result<(), String> {
+        if !std::mem::take(&mut self.created_only) {
+            return Ok(());
+        }
         self.runtime.start(&self.container_id).await
     }
 

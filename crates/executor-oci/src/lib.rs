@@ -467,9 +467,9 @@ impl OciExecutor {
         let spawned =
             reaper::spawn(&self.runtime.path, &args, &bundle.join(PID_FILE)).and_then(|s| {
                 let output = output::Output::new(s.stdout, s.stderr, self.max_output_line_bytes)?;
-                Ok((s.process, output))
+                Ok((s.process, output, s.runtime_done))
             });
-        let (process, output) = match spawned {
+        let (process, output, runtime_done) = match spawned {
             Ok(spawned) => spawned,
             Err(source) => {
                 let _ = tokio::fs::remove_dir_all(&bundle).await;
@@ -478,6 +478,19 @@ impl OciExecutor {
                     source,
                 });
             }
+        };
+        // The reaper writes the runtime's exit code into this pipe: kept
+        // open (a write into a closed pipe would kill the reaper).
+        let runtime_done = if create_only {
+            // `begin` needs the container to exist: wait for `runc create`.
+            // A failure shows in the runtime log, which `wait` reads.
+            let code = reaper::runtime_exit(runtime_done).await;
+            if code != Some(0) {
+                tracing::debug!(instance = %spec.instance_id, ?code, "the runtime could not create the container");
+            }
+            None
+        } else {
+            Some(runtime_done)
         };
         tracing::debug!(instance = %spec.instance_id, container = %container_id, "instance started");
         Ok(OciInstance {
@@ -488,6 +501,8 @@ impl OciExecutor {
             cgroups: self.cgroups.clone(),
             bundle,
             process: Some(process),
+            _runtime_done: runtime_done,
+            created_only: create_only,
             output: Some(output),
             status: None,
             stats: None,

@@ -35,6 +35,8 @@ use tokio::io::Interest;
 const EXEC_FAILED: i32 = 127;
 /// … or when it could not fork the runtime.
 const FORK_FAILED: i32 = 125;
+/// The reaper's descriptor for [`Spawned::runtime_done`].
+const DONE_FD: RawFd = 3;
 /// How many (pid, status) pairs the reaper remembers while it waits.
 const REMEMBERED: usize = 16;
 
@@ -43,6 +45,32 @@ pub(crate) struct Spawned {
     pub process: Reaper,
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
+    /// Gets one byte, the runtime's exit code, when the runtime command
+    /// has finished (the container is created or running, or it failed).
+    pub runtime_done: OwnedFd,
+}
+
+/// Waits for the byte the reaper writes when the runtime command exits:
+/// its exit code (`None` if the reaper died first).
+pub(crate) async fn runtime_exit(done: OwnedFd) -> Option<i32> {
+    // SAFETY: an `OwnedFd` stays open, and is the same descriptor, until
+    // the `AsyncFd` that owns it is dropped.
+    let fd = unsafe { AsyncFd::register_with_interest(done, Interest::READABLE) }.ok()?;
+    loop {
+        let mut ready = fd.readable().await.ok()?;
+        let mut byte = [0u8; 1];
+        // SAFETY: reads one byte into a one-byte buffer.
+        let n = unsafe { libc::read(fd.get_ref().as_raw_fd(), byte.as_mut_ptr().cast(), 1) };
+        match n {
+            1 => return Some(i32::from(byte[0])),
+            0 => return None,
+            _ if io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock => {
+                ready.clear_ready();
+            }
+            _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
+            _ => return None,
+        }
+    }
 }
 
 /// The reaper process: a child of this process, waited for through a
@@ -94,6 +122,7 @@ pub(crate) fn spawn(program: &Path, args: &[OsString], pid_file: &Path) -> io::R
 
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
+    let (done_r, done_w) = pipe()?;
     let null = std::fs::File::open("/dev/null")?;
     let plan = Plan {
         program: program_c.as_ptr(),
@@ -103,6 +132,7 @@ pub(crate) fn spawn(program: &Path, args: &[OsString], pid_file: &Path) -> io::R
         stdin: null.as_raw_fd(),
         stdout: out_w.as_raw_fd(),
         stderr: err_w.as_raw_fd(),
+        done: done_w.as_raw_fd(),
     };
     // SAFETY: the child only runs `reap`, which makes system calls on
     // memory prepared above and never returns.
@@ -114,9 +144,10 @@ pub(crate) fn spawn(program: &Path, args: &[OsString], pid_file: &Path) -> io::R
         // SAFETY: in the forked child; see `reap`.
         unsafe { reap(&plan) }
     }
-    drop((out_w, err_w, null));
+    drop((out_w, err_w, done_w, null));
     set_nonblocking(&out_r)?;
     set_nonblocking(&err_r)?;
+    set_nonblocking(&done_r)?;
     let wait = match pidfd_open(pid) {
         // SAFETY: an `OwnedFd` stays open, and is the same descriptor,
         // until the `AsyncFd` that owns it is dropped.
@@ -134,6 +165,7 @@ pub(crate) fn spawn(program: &Path, args: &[OsString], pid_file: &Path) -> io::R
         },
         stdout: out_r,
         stderr: err_r,
+        runtime_done: done_r,
     })
 }
 
@@ -302,6 +334,8 @@ struct Plan {
     stdin: RawFd,
     stdout: RawFd,
     stderr: RawFd,
+    /// Where the runtime's exit code goes (as fd 3 in the reaper).
+    done: RawFd,
 }
 
 /// The reaper's whole life, in the forked child. Only system calls.
@@ -327,11 +361,13 @@ unsafe fn reap(plan: &Plan) -> ! {
     if libc::dup2(plan.stdin, 0) < 0
         || libc::dup2(plan.stdout, 1) < 0
         || libc::dup2(plan.stderr, 2) < 0
+        || libc::dup2(plan.done, DONE_FD) < 0
+        || libc::fcntl(DONE_FD, libc::F_SETFD, libc::FD_CLOEXEC) < 0
     {
         libc::_exit(FORK_FAILED);
     }
-    if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) < 0 {
-        for fd in 3..4096 {
+    if libc::syscall(libc::SYS_close_range, DONE_FD as u32 + 1, u32::MAX, 0u32) < 0 {
+        for fd in DONE_FD + 1..4096 {
             libc::close(fd);
         }
     }
@@ -358,6 +394,13 @@ unsafe fn reap(plan: &Plan) -> ! {
         }
         if pid == runtime {
             runtime_status = Some(raw);
+            let code: u8 = if libc::WIFEXITED(raw) {
+                libc::WEXITSTATUS(raw) as u8
+            } else {
+                255
+            };
+            libc::write(DONE_FD, (&code as *const u8).cast(), 1);
+            libc::close(DONE_FD);
         } else {
             seen[count % REMEMBERED] = (pid, raw);
             count += 1;

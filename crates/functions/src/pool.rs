@@ -101,6 +101,39 @@ impl Instance {
     }
 }
 
+/// An instance made but not yet watched: started, or created ahead (a
+/// spare) and waiting for [`SandboxInstance::begin`].
+struct Made {
+    /// Created ahead: its process starts on [`SandboxInstance::begin`].
+    ahead: bool,
+    id: String,
+    stream: String,
+    runtime: RuntimeApi,
+    events: mpsc::Receiver<InstanceEvent>,
+    sandbox: Box<dyn SandboxInstance>,
+}
+
+impl Made {
+    /// Stops a spare that will not be used.
+    async fn discard(mut self) {
+        self.sandbox.kill().await;
+        self.runtime.shutdown().await;
+    }
+}
+
+/// A spare unused for this long is stopped (it holds a parked process).
+const SPARE_IDLE: Duration = Duration::from_secs(15 * 60);
+
+fn init_failed(error_type: &str, message: String) -> AcquireError {
+    AcquireError::InitFailed {
+        error_type: error_type.to_string(),
+        message,
+        runtime_body: None,
+        log_tail: String::new(),
+        log: None,
+    }
+}
+
 /// What a waiting invocation is handed.
 enum Grant {
     /// A warm instance another invocation just released.
@@ -134,6 +167,15 @@ pub(crate) struct Pool {
     /// the account's, which the service also enforces across functions).
     reserved: AtomicBool,
     retired: AtomicBool,
+    /// This pool, for the tasks it spawns.
+    me: std::sync::Weak<Pool>,
+    /// An instance created ahead for the next cold start, and since when.
+    spare: Mutex<Option<(Made, Instant)>>,
+    /// A spare exists or is being made.
+    spare_wanted: AtomicBool,
+    /// The task making a spare (awaited on retirement, so that none is
+    /// left behind by a shutdown).
+    making: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Pool {
@@ -145,6 +187,7 @@ impl Pool {
         limit: usize,
         reserved: bool,
         code_dir: Option<PathBuf>,
+        me: std::sync::Weak<Pool>,
     ) -> Pool {
         Pool {
             config,
@@ -156,6 +199,10 @@ impl Pool {
             limit: AtomicUsize::new(limit),
             reserved: AtomicBool::new(reserved),
             retired: AtomicBool::new(false),
+            me,
+            spare: Mutex::new(None),
+            spare_wanted: AtomicBool::new(false),
+            making: Mutex::new(None),
         }
     }
 
@@ -292,6 +339,17 @@ impl Pool {
             old
         };
         kill_all(expired).await;
+        let stale = {
+            let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+            match spare.as_ref() {
+                Some((_, since)) if since.elapsed() >= SPARE_IDLE.max(keep_alive) => spare.take(),
+                _ => None,
+            }
+        };
+        if let Some((made, _)) = stale {
+            made.discard().await;
+            self.spare_wanted.store(false, Ordering::Release);
+        }
     }
 
     /// No new work; idle instances stop now, busy ones when released.
@@ -304,6 +362,15 @@ impl Pool {
             idle
         };
         kill_all(idle).await;
+        let making = self.making.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(making) = making {
+            // It sees the pool retired and stops what it made.
+            let _ = making.await;
+        }
+        let spare = self.spare.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some((made, _)) = spare {
+            made.discard().await;
+        }
     }
 
     pub fn alive(&self) -> usize {
@@ -414,19 +481,13 @@ impl Pool {
     }
 
     /// Starts a new instance and waits for its runtime to ask for work.
-    async fn start(&self) -> Result<Instance, AcquireError> {
-        let started = Instant::now();
+    /// Binds an instance's Runtime API and has the sandbox start it, or
+    /// only create it (`ahead`: a spare that [`SandboxInstance::begin`]
+    /// starts later).
+    async fn make(&self, ahead: bool) -> Result<Made, AcquireError> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let stream = self.stream_name(&id);
-        let log = InstanceLog::open(&self.log_path(&stream)).await;
-        let init_failed = |error_type: &str, message: String| AcquireError::InitFailed {
-            error_type: error_type.to_string(),
-            message,
-            runtime_body: None,
-            log_tail: String::new(),
-            log: None,
-        };
-        let (runtime, mut events) = RuntimeApi::bind(RuntimeApiConfig::new(self.config.arn()))
+        let (runtime, events) = RuntimeApi::bind(RuntimeApiConfig::new(self.config.arn()))
             .await
             .map_err(|e| {
                 init_failed(
@@ -447,19 +508,113 @@ impl Pool {
             runtime: self.config.runtime.clone(),
             handler: handler.clone(),
         };
-        log.begin_tail();
-        let mut sandbox = match self.sandbox.start(spec).await {
-            Ok(s) => s,
+        let made = if ahead {
+            self.sandbox.create(spec).await
+        } else {
+            self.sandbox.start(spec).await
+        };
+        match made {
+            Ok(sandbox) => Ok(Made {
+                ahead,
+                id,
+                stream,
+                runtime,
+                events,
+                sandbox,
+            }),
             Err(e) => {
                 runtime.shutdown().await;
-                return Err(init_failed(
+                Err(init_failed(
                     "Runtime.Unknown",
                     format!("the function's instance could not start: {e}"),
-                ));
+                ))
+            }
+        }
+    }
+
+    /// Makes a spare for the next cold start in the background, if the
+    /// sandbox can create instances ahead and there is none (nor one on
+    /// its way).
+    pub fn prepare_spare(&self) {
+        if !self.sandbox.creates_ahead()
+            || self.retired.load(Ordering::Acquire)
+            || self.spare_wanted.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let Some(pool) = self.me.upgrade() else {
+            return;
+        };
+        let making = tokio::spawn(async move {
+            match pool.make(true).await {
+                Ok(made) => {
+                    let stale = {
+                        let mut spare = pool.spare.lock().unwrap_or_else(|p| p.into_inner());
+                        if pool.retired.load(Ordering::Acquire) {
+                            Some(made)
+                        } else {
+                            *spare = Some((made, Instant::now()));
+                            None
+                        }
+                    };
+                    if let Some(made) = stale {
+                        made.discard().await;
+                    }
+                }
+                Err(AcquireError::InitFailed { message, .. }) => {
+                    tracing::debug!(function = %pool.config.name, %message, "no spare instance");
+                    pool.spare_wanted.store(false, Ordering::Release);
+                }
+                Err(AcquireError::Throttled) => pool.spare_wanted.store(false, Ordering::Release),
+            }
+        });
+        *self.making.lock().unwrap_or_else(|p| p.into_inner()) = Some(making);
+    }
+
+    /// The spare, if there is one.
+    fn take_spare(&self) -> Option<Made> {
+        let (made, _) = self
+            .spare
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()?;
+        self.spare_wanted.store(false, Ordering::Release);
+        Some(made)
+    }
+
+    /// Starts a new instance (the spare, if there is one) and waits for
+    /// its runtime to ask for work. `Init Duration` counts from the start
+    /// of its process (a spare's creation happened ahead).
+    async fn start(&self) -> Result<Instance, AcquireError> {
+        let (made, started) = match self.take_spare() {
+            Some(made) => (made, Instant::now()),
+            None => {
+                let started = Instant::now();
+                let made = self.make(false).await?;
+                (made, started)
             }
         };
+        let Made {
+            ahead,
+            id,
+            stream,
+            runtime,
+            mut events,
+            mut sandbox,
+        } = made;
+        let log = InstanceLog::open(&self.log_path(&stream)).await;
+        log.begin_tail();
         if let Some(output) = sandbox.take_output() {
             log.follow(output);
+        }
+        let begun = if ahead { sandbox.begin().await } else { Ok(()) };
+        if let Err(e) = begun {
+            sandbox.kill().await;
+            runtime.shutdown().await;
+            return Err(init_failed(
+                "Runtime.Unknown",
+                format!("the function's instance could not start: {e}"),
+            ));
         }
         let memory_probe = sandbox.memory_probe();
         let (cmd_tx, cmd_rx) = mpsc::channel(4);
@@ -495,7 +650,12 @@ impl Pool {
             last_used: Instant::now(),
         };
         let failure = match ready {
-            Ok(Ok(())) => return Ok(instance),
+            Ok(Ok(())) => {
+                // Another spare for the next cold start, now that this one
+                // no longer competes for the CPU.
+                self.prepare_spare();
+                return Ok(instance);
+            }
             Ok(Err(f)) => f,
             Err(_) => (
                 "Runtime.Unknown".into(),

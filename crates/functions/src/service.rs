@@ -738,13 +738,34 @@ impl Functions {
                 Ok::<_, String>((image.repository, image.manifest_digest))
             }
             .await;
+            let activated = outcome.is_ok();
             let result = self
                 .finish_activation(&account, &region, &name, &revision, outcome)
                 .await;
             if let Err(e) = result {
                 tracing::warn!(function = %name, error = %e, "could not record the function's state");
+            } else if activated {
+                self.make_spare(&account, &region, &name, &revision).await;
             }
         });
+    }
+
+    /// Has the pool of a function's freshly activated configuration make
+    /// an instance ahead, so that its first invocation finds one.
+    async fn make_spare(&self, account: &str, region: &str, name: &str, revision: &str) {
+        let Ok(row) = self.row(account, region, name).await else {
+            return;
+        };
+        let Ok(config) = parse_config(&row.latest_json) else {
+            return;
+        };
+        if config.state != State::Active || config.revision_id != revision {
+            return;
+        }
+        match self.pool_for(&row, &config).await {
+            Ok(pool) => pool.prepare_spare(),
+            Err(e) => tracing::debug!(function = %name, error = %e, "no instance made ahead"),
+        }
     }
 
     async fn finish_activation(
@@ -1139,21 +1160,25 @@ impl Functions {
                     ImageError::Internal(m) => InvokeError::Internal(m),
                 })?
         };
-        let pool = Arc::new(Pool::new(
-            config.clone(),
-            image,
-            sandbox,
-            self.config.pool.clone(),
-            limit,
-            reserved,
-            config
-                .code
-                .zip_sha256
-                .as_deref()
-                .map(|sha| self.code.dir(sha)),
-        ));
-        let mut pools = self.pool_map();
-        Ok(pools.entry(key).or_insert(pool).clone())
+        let code_dir = config
+            .code
+            .zip_sha256
+            .as_deref()
+            .map(|sha| self.code.dir(sha));
+        let pool = Arc::new_cyclic(|me| {
+            Pool::new(
+                config.clone(),
+                image,
+                sandbox,
+                self.config.pool.clone(),
+                limit,
+                reserved,
+                code_dir,
+                me.clone(),
+            )
+        });
+        let pool = self.pool_map().entry(key).or_insert(pool).clone();
+        Ok(pool)
     }
 
     /// The function row and the configuration an invoke runs, from memory

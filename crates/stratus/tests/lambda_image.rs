@@ -257,13 +257,41 @@ impl Stratus {
         Raw::read(response)
     }
 
-    /// Ids of the containers in this server's runc state.
+    /// Ids of the containers running an instance in this server's runc
+    /// state (a spare made ahead for the next cold start is `created`, and
+    /// not counted).
     #[track_caller]
     fn containers(&self) -> Vec<String> {
-        self.list_containers().unwrap_or_else(|e| panic!("{e}"))
+        self.container_states()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .filter(|(_, status)| status != "created")
+            .map(|(id, _)| id)
+            .collect()
     }
 
+    /// Ids of the spares: containers created ahead, not started.
+    #[track_caller]
+    fn spares(&self) -> Vec<String> {
+        self.container_states()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .filter(|(_, status)| status == "created")
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    /// Every container, whatever its status.
     fn list_containers(&self) -> Result<Vec<String>, String> {
+        Ok(self
+            .container_states()?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect())
+    }
+
+    /// (id, status) of every container in this server's runc state.
+    fn container_states(&self) -> Result<Vec<(String, String)>, String> {
         let root = self.runtime_root();
         if !root.exists() {
             return Ok(Vec::new());
@@ -271,13 +299,26 @@ impl Stratus {
         let out = Command::new("runc")
             .arg("--root")
             .arg(&root)
-            .args(["list", "-q"])
+            .args(["list", "--format", "json"])
             .output()
             .map_err(|e| format!("cannot run runc (apt-get install runc): {e}"))?;
         if !out.status.success() {
             return Err(format!("runc list failed: {}", out.stderr_str()));
         }
-        Ok(out.stdout_str().lines().map(str::to_string).collect())
+        let listed: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        Ok(listed
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .map(|c| {
+                        (
+                            string_at(c, "/id").to_string(),
+                            string_at(c, "/status").to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     /// Everything the instances of function `name` logged so far (the
@@ -1148,6 +1189,47 @@ fn output_lands_inside_its_invocation() {
             assert_eq!(inside, [format!("echo request {id}")], "invocation {id}");
         }
     }
+}
+
+/// An activated function has an instance created ahead (not started);
+/// its first invocation starts that one, the pool makes another for the
+/// next cold start, and deleting the function removes both.
+#[test]
+fn cold_starts_use_an_instance_made_ahead() {
+    let s = Stratus::start();
+    s.create_repository("app");
+    s.push_image("app", "latest", &[]);
+    s.create_active("f", &s.local_uri("app", "latest"), &[]);
+    let spare = poll_until(Duration::from_secs(30), || {
+        let spares = s.spares();
+        (spares.len() == 1).then(|| spares[0].clone())
+    });
+    assert!(s.containers().is_empty(), "{:?}", s.containers());
+
+    let first = s.invoke("f", &echo(1), true);
+    assert_eq!(first.ok()["echo"]["n"], 1, "{first:?}");
+    let report = check_log(first.log(), &start_request_id(first.log(), "$LATEST"), 128);
+    assert!(
+        report.init_ms.is_some(),
+        "a cold start reports its Init Duration"
+    );
+    // The spare is the instance now running.
+    assert_eq!(s.containers(), [spare.clone()]);
+    let next_spare = poll_until(Duration::from_secs(30), || {
+        let spares = s.spares();
+        (spares.len() == 1 && spares[0] != spare).then(|| spares[0].clone())
+    });
+    // A warm invocation leaves the spare alone.
+    let warm = s.invoke("f", &echo(2), true);
+    assert_eq!(warm.ok()["echo"]["n"], 2);
+    assert_eq!(s.spares(), [next_spare]);
+
+    s.lambda(&["delete-function", "--function-name", "f"]);
+    poll_until(Duration::from_secs(30), || {
+        s.list_containers()
+            .is_ok_and(|all| all.is_empty())
+            .then_some(())
+    });
 }
 
 /// A runtime that never asks for work fails the invocation after the init
