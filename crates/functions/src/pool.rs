@@ -184,8 +184,7 @@ impl Pool {
         image: ResolvedImage,
         sandbox: Arc<dyn Sandbox>,
         settings: PoolConfig,
-        limit: usize,
-        reserved: bool,
+        (limit, reserved): (usize, bool),
         code_dir: Option<PathBuf>,
         me: std::sync::Weak<Pool>,
     ) -> Pool {

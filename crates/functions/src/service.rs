@@ -1171,8 +1171,7 @@ impl Functions {
                 image,
                 sandbox,
                 self.config.pool.clone(),
-                limit,
-                reserved,
+                (limit, reserved),
                 code_dir,
                 me.clone(),
             )
