@@ -1214,7 +1214,7 @@ fn cold_starts_use_an_instance_made_ahead() {
         "a cold start reports its Init Duration"
     );
     // The spare is the instance now running.
-    assert_eq!(s.containers(), [spare.clone()]);
+    assert_eq!(s.containers(), std::slice::from_ref(&spare));
     let next_spare = poll_until(Duration::from_secs(30), || {
         let spares = s.spares();
         (spares.len() == 1 && spares[0] != spare).then(|| spares[0].clone())
