@@ -121,6 +121,8 @@ impl Made {
     }
 }
 
+/// A cold start waits this long at most for a spare being made.
+const SPARE_WAIT: Duration = Duration::from_secs(1);
 /// A spare unused for this long is stopped (it holds a parked process).
 const SPARE_IDLE: Duration = Duration::from_secs(15 * 60);
 
@@ -176,6 +178,8 @@ pub(crate) struct Pool {
     /// The task making a spare (awaited on retirement, so that none is
     /// left behind by a shutdown).
     making: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Told when the making of a spare ends.
+    spare_made: tokio::sync::Notify,
 }
 
 impl Pool {
@@ -202,6 +206,7 @@ impl Pool {
             spare: Mutex::new(None),
             spare_wanted: AtomicBool::new(false),
             making: Mutex::new(None),
+            spare_made: tokio::sync::Notify::new(),
         }
     }
 
@@ -566,8 +571,31 @@ impl Pool {
                 }
                 Err(AcquireError::Throttled) => pool.spare_wanted.store(false, Ordering::Release),
             }
+            pool.spare_made.notify_waiters();
         });
         *self.making.lock().unwrap_or_else(|p| p.into_inner()) = Some(making);
+    }
+
+    /// Waits (up to `limit`) until the spare being made is there; returns
+    /// at once when there is one or none is being made.
+    pub async fn spare_ready(&self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let made = self.spare_made.notified();
+            tokio::pin!(made);
+            made.as_mut().enable();
+            let present = self
+                .spare
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_some();
+            if present || !self.spare_wanted.load(Ordering::Acquire) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, made).await.is_err() {
+                return;
+            }
+        }
     }
 
     /// The spare, if there is one.
@@ -585,6 +613,8 @@ impl Pool {
     /// its runtime to ask for work. `Init Duration` counts from the start
     /// of its process (a spare's creation happened ahead).
     async fn start(&self) -> Result<Instance, AcquireError> {
+        // A spare on its way is closer than a new instance.
+        self.spare_ready(SPARE_WAIT).await;
         let (made, started) = match self.take_spare() {
             Some(made) => (made, Instant::now()),
             None => {

@@ -735,6 +735,11 @@ impl Functions {
                     .prepare(&image)
                     .await
                     .map_err(|e| format!("The image could not be prepared to run: {e}"))?;
+                if c.package_type == PackageType::Image {
+                    // Active means ready: the first invocation finds an
+                    // instance made ahead.
+                    self.make_spare(&row, &c, true).await;
+                }
                 Ok::<_, String>((image.repository, image.manifest_digest))
             }
             .await;
@@ -745,14 +750,31 @@ impl Functions {
             if let Err(e) = result {
                 tracing::warn!(function = %name, error = %e, "could not record the function's state");
             } else if activated {
-                self.make_spare(&account, &region, &name, &revision).await;
+                self.make_spare_for(&account, &region, &name, &revision)
+                    .await;
             }
         });
     }
 
-    /// Has the pool of a function's freshly activated configuration make
-    /// an instance ahead, so that its first invocation finds one.
-    async fn make_spare(&self, account: &str, region: &str, name: &str, revision: &str) {
+    /// Has the pool of a function configuration make an instance ahead,
+    /// waiting for it (up to a few seconds) with `wait`.
+    async fn make_spare(&self, row: &FunctionRow, config: &FunctionConfig, wait: bool) {
+        match self.pool_for(row, config).await {
+            Ok(pool) => {
+                pool.prepare_spare();
+                if wait {
+                    pool.spare_ready(Duration::from_secs(5)).await;
+                }
+            }
+            Err(e) => {
+                tracing::debug!(function = %row.name, error = %e, "no instance made ahead")
+            }
+        }
+    }
+
+    /// [`Self::make_spare`] for a function's freshly activated
+    /// configuration (a zip function's base image is pinned by then).
+    async fn make_spare_for(&self, account: &str, region: &str, name: &str, revision: &str) {
         let Ok(row) = self.row(account, region, name).await else {
             return;
         };
@@ -762,10 +784,7 @@ impl Functions {
         if config.state != State::Active || config.revision_id != revision {
             return;
         }
-        match self.pool_for(&row, &config).await {
-            Ok(pool) => pool.prepare_spare(),
-            Err(e) => tracing::debug!(function = %name, error = %e, "no instance made ahead"),
-        }
+        self.make_spare(&row, &config, false).await;
     }
 
     async fn finish_activation(
