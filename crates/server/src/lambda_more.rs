@@ -174,11 +174,25 @@ pub(crate) async fn handle(
                 }
                 Method::GET => {
                     let version = query_value(query, "FunctionVersion");
+                    let max = crate::lambda::max_items(query)?;
+                    // Aliases come sorted by name; the marker is the last
+                    // name of the previous page.
+                    let marker = query_value(query, "Marker").filter(|m| !m.is_empty());
                     let list = f
                         .list_aliases(acct, region, &name, version.as_deref())
                         .await
                         .map_err(function_error)?;
-                    let v = json!({"Aliases": list.iter().map(|a| alias_json(region, acct, &name, a)).collect::<Vec<_>>()});
+                    let mut rest = list
+                        .iter()
+                        .filter(|a| marker.as_deref().is_none_or(|m| a.name.as_str() > m))
+                        .peekable();
+                    let page: Vec<_> = rest.by_ref().take(max as usize).collect();
+                    let mut v = json!({"Aliases": page.iter().map(|a| alias_json(region, acct, &name, a)).collect::<Vec<_>>()});
+                    if rest.peek().is_some() {
+                        if let Some(last) = page.last() {
+                            v["NextMarker"] = json!(last.name);
+                        }
+                    }
                     Ok(json_response(StatusCode::OK, &v, rid))
                 }
                 _ => Err(not_found(method, path)),

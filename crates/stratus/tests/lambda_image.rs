@@ -2081,6 +2081,22 @@ fn aliases_route_invocations_to_versions() {
         "1",
     ]);
     assert_eq!(names(&of_1), ["beta"], "{of_1}");
+    // Pages: one alias at a time over the wire, and the CLI's paginator
+    // following the markers.
+    let page = s.send(
+        s.http
+            .get(s.server.url("/2015-03-31/functions/f/aliases?MaxItems=1")),
+    );
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert_eq!(names(&page.json()), ["beta"], "{}", page.text());
+    let marker = string_at(&page.json(), "/NextMarker").to_string();
+    let next = s.send(s.http.get(s.server.url(&format!(
+        "/2015-03-31/functions/f/aliases?MaxItems=1&Marker={marker}"
+    ))));
+    assert_eq!(names(&next.json()), ["live"], "{}", next.text());
+    assert!(next.json().get("NextMarker").is_none(), "{}", next.text());
+    let paged = s.lambda(&["list-aliases", "--function-name", "f", "--page-size", "1"]);
+    assert_eq!(names(&paged), ["beta", "live"], "{paged}");
     let got = s.lambda(&["get-alias", "--function-name", "f", "--name", "live"]);
     assert_eq!(got, weighted);
 
