@@ -134,7 +134,9 @@ for c in "${CONCURRENCY[@]}"; do
   probe=$(warm "$URL" 8 8)
   [ "$probe" = 0 ] || NOTE[stratus $c]="afterwards $probe of 8 parallel invokes got non-200"
 done
-INSTANCES=$(runc --root "$STRATUS_DATA/oci/runtime" list -q 2>/dev/null | wc -l)
+# Running instances (the pool's spare, created ahead for the next cold
+# start, is listed as `created` and not counted).
+INSTANCES=$(runc --root "$STRATUS_DATA/oci/runtime" list 2>/dev/null | awk 'NR > 1 && $3 != "created"' | wc -l)
 stop_server
 
 # --- report -----------------------------------------------------------------------------------
